@@ -216,3 +216,16 @@ def _draw_progress(label: str, done: int, total: int) -> None:
     else:
         sys.stderr.write(f"\r{label} {done / 1e6:6.1f} MB")
     sys.stderr.flush()
+
+
+def file_status(entry: FileEntry) -> tuple[Path | None, str]:
+    """Where a file is and whether it is valid, without downloading: ("ok" | "invalid: ..." | "missing")."""
+    for root in search_roots():
+        candidate = root / entry.path
+        if candidate.is_file():
+            try:
+                verify(candidate, entry)
+            except (ChecksumError, CorruptFileError) as exc:
+                return candidate, f"invalid: {str(exc).splitlines()[0]}"
+            return candidate, "ok"
+    return None, "missing"

@@ -1,0 +1,5 @@
+import sys
+
+from cnnlab.cli import main
+
+sys.exit(main())

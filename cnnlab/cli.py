@@ -1,0 +1,134 @@
+"""The ``cnnlab`` command: ``doctor``, ``fetch`` and ``run``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+
+# TensorFlow's C++ start-up chatter (CUDA probing, CPU flags) hides the command's own output.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from cnnlab.data import manifest, store
+from cnnlab.data.errors import DataError
+
+# What the smoke profile reads; without these (offline) the labs cannot run.
+SMOKE_ASSETS = ("mnist", "cifar10-subset", "pets-subset", "imagenet-class-index")
+JOBS = ("mlp-vs-convnet",)
+
+
+def doctor(_args) -> int:
+    """Print versions, devices, profile, data folders and asset status; non-zero if something needed is broken."""
+    problems = []
+    print(f"Python      {platform.python_version()} ({sys.executable})")
+    try:
+        import keras
+        import tensorflow as tf
+
+        print(f"TensorFlow  {tf.__version__}\nKeras       {keras.__version__}")
+        from cnnlab.runtime import device_report
+
+        print(f"Devices     {device_report()}")
+    except Exception as exc:  # a broken install is exactly what doctor must report
+        problems.append(f"TensorFlow/Keras do not import: {exc}")
+    try:
+        from cnnlab.profiles import HOW_TO_CHANGE, get_profile
+
+        profile = get_profile()
+        origin = "from CNNLAB_PROFILE" if os.environ.get("CNNLAB_PROFILE") else "default for this device"
+        print(f"Profile     {profile.name} ({origin}; to change: {HOW_TO_CHANGE})")
+    except Exception as exc:
+        problems.append(str(exc))
+    data_dir = store.data_dir()
+    if data_dir is None:
+        print("Data        CNNLAB_DATA is not set (no read-only mirror)")
+    elif not data_dir.is_dir():
+        problems.append(f"CNNLAB_DATA={data_dir} is not a folder")
+        print(f"Data        CNNLAB_DATA={data_dir} (MISSING)")
+    else:
+        print(f"Data        CNNLAB_DATA={data_dir} (read-only mirror)")
+    print(f"Cache       {store.cache_dir()}")
+    print(f"Downloads   {'disabled (CNNLAB_OFFLINE=1)' if store.offline() else 'allowed'}")
+    print("Assets")
+    for name, asset in manifest.assets().items():
+        states = [store.file_status(entry) for entry in asset.files]
+        invalid = [(p, s) for p, s in states if s.startswith("invalid")]
+        found = sum(1 for _, s in states if s == "ok")
+        if invalid:
+            label = "INVALID"
+            problems.extend(f"{name}: {p}: {s}" for p, s in invalid)
+        elif found == len(states):
+            label = "ok"
+        else:
+            label = "missing" if found == 0 else "partial"
+            if store.offline() and name in SMOKE_ASSETS:
+                problems.append(f"{name} is {label} and downloads are disabled; run `cnnlab fetch {name}` online or set CNNLAB_DATA")
+        roots = {_root_label(p) for p, s in states if p is not None and s == "ok"}
+        where = f" in {' and '.join(sorted(roots))}" if roots else ""
+        kind = "subset" if asset.subset else "full"
+        print(f"  {name:<22} {label:<8} {found}/{len(states)} files ({kind}){where}")
+    if problems:
+        print("\nPROBLEMS:")
+        for problem in problems:
+            print(f"  - {problem}")
+        return 1
+    print("\nAll needed pieces are present.")
+    return 0
+
+
+def _root_label(path) -> str:
+    data_dir = store.data_dir()
+    if data_dir is not None and path.is_relative_to(data_dir):
+        return "CNNLAB_DATA"
+    return "cache"
+
+
+def fetch(args) -> int:
+    """Download (or find) and verify the named assets, so later runs need no network."""
+    names = sorted(manifest.assets()) if args.all else args.names
+    if not names:
+        print("name at least one dataset, or --all; known: " + ", ".join(sorted(manifest.assets())), file=sys.stderr)
+        return 2
+    failed = 0
+    for name in names:
+        try:
+            paths = store.locate_asset(name)
+        except (DataError, ValueError) as exc:
+            failed += 1
+            print(f"{name}: FAILED\n{exc}", file=sys.stderr)
+            continue
+        print(f"{name}: {len(paths)} file(s) ok")
+    return 1 if failed else 0
+
+
+def run(args) -> int:
+    """Run a job end to end."""
+    from cnnlab.jobs import mlp_vs_convnet
+
+    results = mlp_vs_convnet.run(profile=args.profile)
+    return 0 if results["ok"] else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cnnlab", description="Keras 3 CNN course labs")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("doctor", help="check the installation, devices and data").set_defaults(handler=doctor)
+    fetch_parser = commands.add_parser("fetch", help="download and verify datasets into the cache")
+    fetch_parser.add_argument("names", nargs="*", help="datasets to fetch: " + ", ".join(sorted(manifest.assets())))
+    fetch_parser.add_argument("--all", action="store_true", help="fetch every dataset")
+    fetch_parser.set_defaults(handler=fetch)
+    run_parser = commands.add_parser("run", help="run a lab or job end to end")
+    run_parser.add_argument("job", choices=JOBS)
+    run_parser.add_argument("--profile", choices=("smoke", "full"), default=None, help="default: $CNNLAB_PROFILE, else by device")
+    run_parser.set_defaults(handler=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Jobs that ``cnnlab run NAME`` starts."""
