@@ -62,7 +62,12 @@ def output_size(
     >>> output_size(55, 3, stride=2)     # AlexNet POOL1
     27
     """
-    for name, value in (("input_size", input_size), ("kernel_size", kernel_size), ("stride", stride), ("dilation", dilation)):
+    for name, value in (
+        ("input_size", input_size),
+        ("kernel_size", kernel_size),
+        ("stride", stride),
+        ("dilation", dilation),
+    ):
         _check_positive_int(name, value, layer)
     if rounding not in ("exact", "floor"):
         raise ValueError(f"{layer}: `rounding` must be 'exact' or 'floor', got {rounding!r}")

@@ -63,7 +63,9 @@ def doctor(_args) -> int:
         else:
             label = "missing" if found == 0 else "partial"
             if store.offline() and name in SMOKE_ASSETS:
-                problems.append(f"{name} is {label} and downloads are disabled; run `cnnlab fetch {name}` online or set CNNLAB_DATA")
+                problems.append(
+                    f"{name} is {label} and downloads are disabled; run `cnnlab fetch {name}` online or set CNNLAB_DATA"
+                )
         roots = {_root_label(p) for p, s in states if p is not None and s == "ok"}
         where = f" in {' and '.join(sorted(roots))}" if roots else ""
         kind = "subset" if asset.subset else "full"
@@ -120,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     fetch_parser.set_defaults(handler=fetch)
     run_parser = commands.add_parser("run", help="run a lab or job end to end")
     run_parser.add_argument("job", choices=JOBS)
-    run_parser.add_argument("--profile", choices=("smoke", "full"), default=None, help="default: $CNNLAB_PROFILE, else by device")
+    run_parser.add_argument(
+        "--profile", choices=("smoke", "full"), default=None, help="default: $CNNLAB_PROFILE, else by device"
+    )
     run_parser.set_defaults(handler=run)
     return parser
 

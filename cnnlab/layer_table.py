@@ -51,7 +51,9 @@ class LayerRow:
 def _macs(layer, input_shape: tuple, output_shape: tuple) -> int:
     """Multiply-accumulates of one layer for one image (batch dimension dropped)."""
     if isinstance(layer, keras.layers.SeparableConv2D):
-        depthwise = int(np.prod(output_shape[:-1])) * input_shape[-1] * layer.depth_multiplier * int(np.prod(layer.kernel_size))
+        depthwise = (
+            int(np.prod(output_shape[:-1])) * input_shape[-1] * layer.depth_multiplier * int(np.prod(layer.kernel_size))
+        )
         return depthwise + int(np.prod(output_shape[:-1])) * input_shape[-1] * layer.depth_multiplier * layer.filters
     if isinstance(layer, keras.layers.DepthwiseConv2D):
         return int(np.prod(output_shape)) * int(np.prod(layer.kernel_size))
@@ -144,10 +146,26 @@ class LayerTable:
     def _cells(self) -> list[list[str]]:
         header = ["layer", "type", "output shape", "activations", "params", "params (no bias)", "MACs"]
         body = [
-            [r.name, r.kind, "x".join(str(d) for d in r.output_shape), f"{r.activations:,}", f"{r.params:,}", f"{r.params_no_bias:,}", f"{r.macs:,}"]
+            [
+                r.name,
+                r.kind,
+                "x".join(str(d) for d in r.output_shape),
+                f"{r.activations:,}",
+                f"{r.params:,}",
+                f"{r.params_no_bias:,}",
+                f"{r.macs:,}",
+            ]
             for r in self.rows
         ]
-        total = ["TOTAL", "", "", f"{self.total_activations:,}", f"{self.total_params:,}", f"{self.total_params_no_bias:,}", f"{self.total_macs:,}"]
+        total = [
+            "TOTAL",
+            "",
+            "",
+            f"{self.total_activations:,}",
+            f"{self.total_params:,}",
+            f"{self.total_params_no_bias:,}",
+            f"{self.total_macs:,}",
+        ]
         return [header, *body, total]
 
     def to_text(self) -> str:
@@ -155,7 +173,9 @@ class LayerTable:
         widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
         lines = []
         for index, row in enumerate(cells):
-            lines.append("  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+            lines.append(
+                "  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+            )
             if index in (0, len(cells) - 2):
                 lines.append("  ".join("-" * w for w in widths))
         return "\n".join([f"Model: {self.model_name}", *lines, *self.summary_lines()])
@@ -170,7 +190,12 @@ class LayerTable:
         cells = self._cells()
         head = "".join(f"<th>{html.escape(c)}</th>" for c in cells[0])
         rows = "".join(
-            "<tr>" + "".join(f"<td style='text-align:{'left' if i < 3 else 'right'}'>{html.escape(c)}</td>" for i, c in enumerate(row)) + "</tr>"
+            "<tr>"
+            + "".join(
+                f"<td style='text-align:{'left' if i < 3 else 'right'}'>{html.escape(c)}</td>"
+                for i, c in enumerate(row)
+            )
+            + "</tr>"
             for row in cells[1:]
         )
         notes = "".join(f"<li>{html.escape(line)}</li>" for line in self.summary_lines())
@@ -218,6 +243,14 @@ def layer_table(model: keras.Model, optimizer: str = "adam") -> LayerTable:
         activations = 0 if isinstance(layer, VIEW_LAYERS) else int(np.prod(output_shape))
         params = layer.count_params()
         rows.append(
-            LayerRow(layer.name, type(layer).__name__, output_shape, activations, params, params - _bias_count(layer), _macs(layer, input_shape, output_shape))
+            LayerRow(
+                layer.name,
+                type(layer).__name__,
+                output_shape,
+                activations,
+                params,
+                params - _bias_count(layer),
+                _macs(layer, input_shape, output_shape),
+            )
         )
     return LayerTable(model.name, rows, optimizer)

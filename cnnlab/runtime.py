@@ -23,19 +23,24 @@ def gpus() -> list:
 
 
 def gpu_descriptions() -> list[str]:
-    """"NAME, MEMORY" for each GPU, from nvidia-smi when it is there, else TensorFlow's name."""
+    """ "NAME, MEMORY" for each GPU, from nvidia-smi when it is there, else TensorFlow's name."""
     if not gpus():
         return []
     if shutil.which("nvidia-smi"):
         result = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"], capture_output=True, text=True, check=False
+            ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
         if result.returncode == 0 and lines:
             return lines
     import tensorflow as tf
 
-    return [tf.config.experimental.get_device_details(g).get("device_name", g.name) + ", memory unknown" for g in gpus()]
+    return [
+        tf.config.experimental.get_device_details(g).get("device_name", g.name) + ", memory unknown" for g in gpus()
+    ]
 
 
 def device_report() -> str:
@@ -52,7 +57,7 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     import tensorflow as tf
 
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - students' notebooks use the legacy global generator
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()

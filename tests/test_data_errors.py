@@ -11,7 +11,14 @@ from functools import partial
 import pytest
 
 import cnnlab
-from cnnlab.data import ChecksumError, CorruptFileError, DataNotFoundError, SkippedFilesWarning, image_dataset, scan_image_folder
+from cnnlab.data import (
+    ChecksumError,
+    CorruptFileError,
+    DataNotFoundError,
+    SkippedFilesWarning,
+    image_dataset,
+    scan_image_folder,
+)
 from cnnlab.data.manifest import FileEntry
 from cnnlab.data.store import download, locate
 
@@ -157,7 +164,12 @@ def test_locate_downloads_into_the_cache_when_online(empty_env, local_server, mo
     _, cache = empty_env
     monkeypatch.delenv("CNNLAB_OFFLINE")
     original = manifest.get_asset("imagenet-class-index")
-    served = original.__class__(**{**original.__dict__, "files": (FileEntry(INDEX, original.files[0].sha256, "file", (f"{local_server}/{INDEX}",)),)})
+    served = original.__class__(
+        **{
+            **original.__dict__,
+            "files": (FileEntry(INDEX, original.files[0].sha256, "file", (f"{local_server}/{INDEX}",)),),
+        }
+    )
     monkeypatch.setattr("cnnlab.data.store.get_asset", lambda name: served)
     assert locate("imagenet-class-index", INDEX) == cache / INDEX
     assert (cache / INDEX).is_file()

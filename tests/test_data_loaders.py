@@ -57,7 +57,7 @@ def test_pets_subset_class_folders(real_data):
     assert folder.class_names == ["cats", "dogs"]
     assert folder.counts() == {"cats": 120, "dogs": 250}
     # Oxford-IIIT naming: cat breeds are capitalised, dog breeds are not.
-    for path, label in zip(folder.files, folder.labels):
+    for path, label in zip(folder.files, folder.labels, strict=True):
         assert path.name[0].isupper() == (label == 0)
 
 

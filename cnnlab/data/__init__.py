@@ -3,8 +3,8 @@
 from cnnlab.data.arrays import ImageData
 from cnnlab.data.cifar10 import load_cifar10
 from cnnlab.data.errors import ChecksumError, CorruptFileError, DataError, DataNotFoundError
-from cnnlab.data.images import ImageFolder, SkippedFilesWarning, image_dataset, scan_image_folder
 from cnnlab.data.imagenet import decode_predictions, imagenet_class_index
+from cnnlab.data.images import ImageFolder, SkippedFilesWarning, image_dataset, scan_image_folder
 from cnnlab.data.manifest import assets, get_asset
 from cnnlab.data.mnist import load_mnist
 from cnnlab.data.pets import load_pets

@@ -33,9 +33,7 @@ def decode_predictions(predictions, top: int = 5) -> list[list[tuple[str, str, f
     """
     predictions = np.asarray(predictions)
     if predictions.ndim != 2 or predictions.shape[1] != 1000:
-        raise ValueError(
-            f"decode_predictions: `predictions` must have shape (batch, 1000), got {predictions.shape}"
-        )
+        raise ValueError(f"decode_predictions: `predictions` must have shape (batch, 1000), got {predictions.shape}")
     index = imagenet_class_index()
     decoded = []
     for row in predictions:

@@ -120,7 +120,9 @@ def scan_image_folder(directory, classes: list[str] | None = None, subset: bool 
     if classes is None:
         classes = sorted(p.name for p in directory.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
-        raise ValueError(f"`directory` {str(directory)!r} has no class sub-folders (expected {directory}/<class>/<image>)")
+        raise ValueError(
+            f"`directory` {str(directory)!r} has no class sub-folders (expected {directory}/<class>/<image>)"
+        )
     files, labels, skipped = [], [], []
     for label, name in enumerate(classes):
         folder = directory / name
@@ -139,7 +141,9 @@ def scan_image_folder(directory, classes: list[str] | None = None, subset: bool 
             raise ValueError(f"class folder {str(folder)!r} holds no usable image; remove it or add images")
     if skipped:
         listing = "\n".join(f"  {p}: {why}" for p, why in skipped)
-        warnings.warn(f"skipped {len(skipped)} unusable file(s) in {directory}:\n{listing}", SkippedFilesWarning, stacklevel=2)
+        warnings.warn(
+            f"skipped {len(skipped)} unusable file(s) in {directory}:\n{listing}", SkippedFilesWarning, stacklevel=2
+        )
     return ImageFolder(directory, list(classes), files, np.array(labels, dtype=np.int32), skipped, subset)
 
 

@@ -51,9 +51,7 @@ def assets() -> dict[str, Asset]:
     raw = json.loads(MANIFEST_PATH.read_text())
     result = {}
     for name, spec in raw["assets"].items():
-        files = tuple(
-            FileEntry(f["path"], f["sha256"], f["checksum_of"], tuple(f["urls"])) for f in spec["files"]
-        )
+        files = tuple(FileEntry(f["path"], f["sha256"], f["checksum_of"], tuple(f["urls"])) for f in spec["files"])
         result[name] = Asset(name, spec["title"], spec["license"], spec["citation"], spec["subset"], files)
     return result
 

@@ -55,7 +55,12 @@ def load_mnist() -> ImageData:
         Unpacks as ``(x_train, y_train), (x_test, y_test)``.
     """
     parts = {}
-    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+    for stem in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
         parts[stem] = read_idx(locate("mnist", f"mnist/{stem}.gz"))
     source = locate("mnist", "mnist/t10k-labels-idx1-ubyte.gz").parent
     return ImageData(

@@ -37,24 +37,38 @@ def run(profile: str | None = None, seed: int = 0, verbose: int = 2) -> dict:
     n_train = settings.mnist_train_samples or len(data.x_train)
     train = to_dataset(data.x_train[:n_train], data.y_train[:n_train], settings.batch_size, True, seed)
     test = to_dataset(data.x_test, data.y_test, 1000, False, seed)
-    print(f"MNIST: training on {n_train:,} images for {settings.mnist_epochs} epoch(s), testing on all {len(data.x_test):,}")
+    print(
+        f"MNIST: training on {n_train:,} images for {settings.mnist_epochs} epoch(s), testing on all {len(data.x_test):,}"
+    )
     results = {}
     for builder in (mlp, convnet):
         with session.strategy.scope():
             model = builder()
-            model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            model.compile(
+                optimizer=keras.optimizers.Adam(learning_rate=1e-3),
+                loss="sparse_categorical_crossentropy",
+                metrics=["accuracy"],
+            )
         model.fit(train, epochs=settings.mnist_epochs, verbose=verbose)
         _, accuracy = model.evaluate(test, verbose=0)
         results[model.name] = {"params": model.count_params(), "test_accuracy": float(accuracy)}
     print(f"\n{'model':<8} {'parameters':>11} {'test accuracy':>14}")
     for name, r in results.items():
         print(f"{name:<8} {r['params']:>11,} {r['test_accuracy']:>14.2%}")
-    problems = [f"{n}: {r['params']:,} parameters, the lecture's model has {EXPECTED_PARAMS[n]:,}" for n, r in results.items() if r["params"] != EXPECTED_PARAMS[n]]
+    problems = [
+        f"{n}: {r['params']:,} parameters, the lecture's model has {EXPECTED_PARAMS[n]:,}"
+        for n, r in results.items()
+        if r["params"] != EXPECTED_PARAMS[n]
+    ]
     if results["convnet"]["test_accuracy"] < settings.min_convnet_accuracy:
-        problems.append(f"convnet: test accuracy {results['convnet']['test_accuracy']:.2%} is below the {settings.name} target {settings.min_convnet_accuracy:.1%}")
+        problems.append(
+            f"convnet: test accuracy {results['convnet']['test_accuracy']:.2%} is below the {settings.name} target {settings.min_convnet_accuracy:.1%}"
+        )
     for problem in problems:
         print(f"FAILED {problem}")
     if not problems:
-        print(f"OK: ConvNet meets the {settings.name} target of {settings.min_convnet_accuracy:.1%}, parameter counts match the lecture")
+        print(
+            f"OK: ConvNet meets the {settings.name} target of {settings.min_convnet_accuracy:.1%}, parameter counts match the lecture"
+        )
     results["ok"] = not problems
     return results

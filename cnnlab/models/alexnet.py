@@ -28,7 +28,13 @@ class LocalResponseNormalization(layers.Layer):
         return tf.nn.local_response_normalization(inputs, self.depth_radius, self.bias, self.alpha, self.beta)
 
     def get_config(self):
-        return {**super().get_config(), "depth_radius": self.depth_radius, "bias": self.bias, "alpha": self.alpha, "beta": self.beta}
+        return {
+            **super().get_config(),
+            "depth_radius": self.depth_radius,
+            "bias": self.bias,
+            "alpha": self.alpha,
+            "beta": self.beta,
+        }
 
 
 def alexnet(

@@ -13,7 +13,9 @@ def check_builder_args(builder: str, input_shape, num_classes: int, dropout: flo
     except TypeError:
         shape = ()
     if len(shape) != 3 or any(d < 1 for d in shape) or tuple(input_shape) != shape:
-        raise ValueError(f"{builder}: `input_shape` must be (height, width, channels) of positive integers, got {input_shape!r}")
+        raise ValueError(
+            f"{builder}: `input_shape` must be (height, width, channels) of positive integers, got {input_shape!r}"
+        )
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"{builder}: `num_classes` must be a positive integer, got {num_classes!r}")
     if not 0 <= dropout < 1:

@@ -28,7 +28,9 @@ def inception_module(
     reg = l2(weight_decay)
 
     def conv(tensor, filters, size, branch):
-        return layers.Conv2D(filters, size, padding="same", activation="relu", kernel_regularizer=reg, name=f"{name}_{branch}")(tensor)
+        return layers.Conv2D(
+            filters, size, padding="same", activation="relu", kernel_regularizer=reg, name=f"{name}_{branch}"
+        )(tensor)
 
     branch_1x1 = conv(x, filters_1x1, 1, "1x1")
     branch_3x3 = conv(conv(x, filters_3x3_reduce, 1, "3x3_reduce"), filters_3x3, 3, "3x3")

@@ -13,7 +13,9 @@ def _shortcut(x, filters: int, stride: int, name: str, weight_decay: float):
     """Identity when the shape is unchanged, else a 1x1 projection (the paper's option B)."""
     if stride == 1 and x.shape[-1] == filters:
         return x
-    x = layers.Conv2D(filters, 1, strides=stride, use_bias=False, kernel_regularizer=l2(weight_decay), name=f"{name}_proj_conv")(x)
+    x = layers.Conv2D(
+        filters, 1, strides=stride, use_bias=False, kernel_regularizer=l2(weight_decay), name=f"{name}_proj_conv"
+    )(x)
     return layers.BatchNormalization(name=f"{name}_proj_bn")(x)
 
 
@@ -23,10 +25,20 @@ def basic_block(x, filters: int, stride: int = 1, name: str = "block", weight_de
     (batch, H, W, C) -> (batch, H/stride, W/stride, filters); output = ReLU(F(x) + shortcut(x)).
     """
     shortcut = _shortcut(x, filters, stride, name, weight_decay)
-    x = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, kernel_regularizer=l2(weight_decay), name=f"{name}_conv1")(x)
+    x = layers.Conv2D(
+        filters,
+        3,
+        strides=stride,
+        padding="same",
+        use_bias=False,
+        kernel_regularizer=l2(weight_decay),
+        name=f"{name}_conv1",
+    )(x)
     x = layers.BatchNormalization(name=f"{name}_bn1")(x)
     x = layers.ReLU(name=f"{name}_relu1")(x)
-    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_regularizer=l2(weight_decay), name=f"{name}_conv2")(x)
+    x = layers.Conv2D(
+        filters, 3, padding="same", use_bias=False, kernel_regularizer=l2(weight_decay), name=f"{name}_conv2"
+    )(x)
     x = layers.BatchNormalization(name=f"{name}_bn2")(x)
     x = layers.Add(name=f"{name}_add")([x, shortcut])
     return layers.ReLU(name=f"{name}_out")(x)
@@ -39,10 +51,14 @@ def bottleneck_block(x, filters: int, stride: int = 1, name: str = "block", weig
     """
     expanded = 4 * filters
     shortcut = _shortcut(x, expanded, stride, name, weight_decay)
-    x = layers.Conv2D(filters, 1, strides=stride, use_bias=False, kernel_regularizer=l2(weight_decay), name=f"{name}_conv1")(x)
+    x = layers.Conv2D(
+        filters, 1, strides=stride, use_bias=False, kernel_regularizer=l2(weight_decay), name=f"{name}_conv1"
+    )(x)
     x = layers.BatchNormalization(name=f"{name}_bn1")(x)
     x = layers.ReLU(name=f"{name}_relu1")(x)
-    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_regularizer=l2(weight_decay), name=f"{name}_conv2")(x)
+    x = layers.Conv2D(
+        filters, 3, padding="same", use_bias=False, kernel_regularizer=l2(weight_decay), name=f"{name}_conv2"
+    )(x)
     x = layers.BatchNormalization(name=f"{name}_bn2")(x)
     x = layers.ReLU(name=f"{name}_relu2")(x)
     x = layers.Conv2D(expanded, 1, use_bias=False, kernel_regularizer=l2(weight_decay), name=f"{name}_conv3")(x)
@@ -68,7 +84,9 @@ def small_resnet(
     """
     input_shape = check_builder_args("small_resnet", input_shape, num_classes, dropout, weight_decay)
     inputs = keras.Input(input_shape, name="image")
-    x = layers.Conv2D(16, 3, padding="same", use_bias=False, kernel_regularizer=l2(weight_decay), name="stem_conv")(inputs)
+    x = layers.Conv2D(16, 3, padding="same", use_bias=False, kernel_regularizer=l2(weight_decay), name="stem_conv")(
+        inputs
+    )
     x = layers.BatchNormalization(name="stem_bn")(x)
     x = layers.ReLU(name="stem_relu")(x)
     for stage, filters in enumerate((16, 32, 64), start=1):

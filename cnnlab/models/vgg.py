@@ -13,7 +13,13 @@ from cnnlab.models.common import check_builder_args, classifier, l2
 VGG_CONFIGS = {
     "A": [[(64, 3)], [(128, 3)], [(256, 3)] * 2, [(512, 3)] * 2, [(512, 3)] * 2],
     "B": [[(64, 3)] * 2, [(128, 3)] * 2, [(256, 3)] * 2, [(512, 3)] * 2, [(512, 3)] * 2],
-    "C": [[(64, 3)] * 2, [(128, 3)] * 2, [(256, 3)] * 2 + [(256, 1)], [(512, 3)] * 2 + [(512, 1)], [(512, 3)] * 2 + [(512, 1)]],
+    "C": [
+        [(64, 3)] * 2,
+        [(128, 3)] * 2,
+        [(256, 3)] * 2 + [(256, 1)],
+        [(512, 3)] * 2 + [(512, 1)],
+        [(512, 3)] * 2 + [(512, 1)],
+    ],
     "D": [[(64, 3)] * 2, [(128, 3)] * 2, [(256, 3)] * 3, [(512, 3)] * 3, [(512, 3)] * 3],
     "E": [[(64, 3)] * 2, [(128, 3)] * 2, [(256, 3)] * 4, [(512, 3)] * 4, [(512, 3)] * 4],
 }
@@ -61,7 +67,14 @@ def vgg(
     x = inputs
     for block, convolutions in enumerate(VGG_CONFIGS[config], start=1):
         for index, (filters, kernel) in enumerate(convolutions, start=1):
-            x = layers.Conv2D(filters, kernel, padding="same", activation="relu", kernel_regularizer=reg, name=f"block{block}_conv{index}")(x)
+            x = layers.Conv2D(
+                filters,
+                kernel,
+                padding="same",
+                activation="relu",
+                kernel_regularizer=reg,
+                name=f"block{block}_conv{index}",
+            )(x)
         x = layers.MaxPooling2D(2, strides=2, name=f"block{block}_pool")(x)
     if include_top:
         x = layers.Flatten(name="flatten")(x)
