@@ -9,7 +9,7 @@ The public API, in the order the course meets it::
     print(cnnlab.layer_table(model))
 """
 
-from cnnlab import models
+from cnnlab import models, viz
 from cnnlab.arithmetic import activation_bytes, conv_macs, conv_params, dense_params, output_size
 from cnnlab.data import (
     decode_predictions,
@@ -46,6 +46,7 @@ __all__ = [
     "load_pets",
     "load_sample_image",
     "models",
+    "viz",
     "output_size",
     "scan_image_folder",
     "seed_everything",
