@@ -9,7 +9,7 @@ The public API, in the order the course meets it::
     print(cnnlab.layer_table(model))
 """
 
-from cnnlab import models, viz
+from cnnlab import augment, models, viz
 from cnnlab.arithmetic import activation_bytes, conv_macs, conv_params, dense_params, output_size
 from cnnlab.data import (
     decode_predictions,
@@ -32,6 +32,7 @@ __all__ = [
     "Profile",
     "Session",
     "activation_bytes",
+    "augment",
     "conv_macs",
     "conv_params",
     "decode_predictions",
