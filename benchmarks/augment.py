@@ -74,7 +74,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--batches", type=int, default=8)
+    parser.add_argument("--no-channel-shift", action="store_true", help="drop channel_shift_range=9 from the settings")
     args = parser.parse_args()
+    if args.no_channel_shift:
+        LECTURE.pop("channel_shift_range")
     x = photos()
     legacy = iter(LegacyGenerator(**LECTURE).flow(x, batch_size=BATCH, seed=0))
     ours = ImageDataGenerator(**LECTURE).flow(x, batch_size=BATCH, seed=0)
