@@ -9,7 +9,12 @@ The public API, in the order the course meets it::
     print(cnnlab.layer_table(model))
 """
 
-from cnnlab import augment, models, viz
+import os
+
+# Hide TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) unless the user asked for it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from cnnlab import augment, models, viz  # noqa: E402
 from cnnlab.arithmetic import activation_bytes, conv_macs, conv_params, dense_params, output_size
 from cnnlab.data import (
     decode_predictions,

@@ -10,12 +10,14 @@ import sys
 # TensorFlow's C++ start-up chatter (CUDA probing, CPU flags) hides the command's own output.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from pathlib import Path
+
 from cnnlab.data import manifest, store
 from cnnlab.data.errors import DataError
+from cnnlab.notebooks.catalog import LABS
 
 # What the smoke profile reads; without these (offline) the labs cannot run.
 SMOKE_ASSETS = ("mnist", "cifar10-subset", "pets-subset", "imagenet-class-index")
-JOBS = ("mlp-vs-convnet",)
 
 
 def doctor(_args) -> int:
@@ -105,11 +107,55 @@ def fetch(args) -> int:
 
 
 def run(args) -> int:
-    """Run a job end to end."""
-    from cnnlab.jobs import mlp_vs_convnet
+    """Execute a lab's solution notebook top to bottom in a fresh kernel and report."""
+    import time
 
-    results = mlp_vs_convnet.run(profile=args.profile)
-    return 0 if results["ok"] else 1
+    from nbclient.exceptions import CellExecutionError
+
+    from cnnlab.notebooks.catalog import LABS, lab_notebook, resolve_lab
+    from cnnlab.notebooks.execute import execute_notebook
+
+    numbers = list(LABS) if args.lab == "all" else [resolve_lab(args.lab)]
+    failed = 0
+    for number in numbers:
+        source = lab_notebook(number)
+        output = (source.parent if args.inplace else Path(args.output_dir)) / source.name
+        print(f"running {source} ...", flush=True)
+        started = time.monotonic()
+        try:
+            notebook = execute_notebook(source, output, profile=args.profile)
+        except CellExecutionError as error:
+            failed += 1
+            print(f"FAILED after {time.monotonic() - started:.0f} s; executed copy with the error: {output}\n{error}")
+            continue
+        run_record = notebook.metadata["cnnlab"]["run"]
+        print(
+            f"ok: {len(notebook.cells)} cells in {run_record['seconds']:.0f} s, profile {run_record['profile']}, {run_record['device']}"
+        )
+        for cell in notebook.cells:
+            if "report" in cell.metadata.get("tags", []):
+                for out in cell.get("outputs", []):
+                    if out.get("output_type") == "stream":
+                        print(out["text"], end="")
+        print(f"executed notebook: {output}")
+    return 1 if failed else 0
+
+
+def assign(args) -> int:
+    """Generate labs/ from solutions/ (or, with --check, report whether they are in sync)."""
+    from cnnlab.notebooks.assign import assign as generate
+    from cnnlab.notebooks.catalog import project_root
+
+    root = project_root()
+    changed = generate(root / "solutions", root / "labs", check=args.check)
+    for path in changed:
+        print(f"{'out of date' if args.check else 'wrote'}: {path}")
+    if args.check and changed:
+        print("labs/ is not what `cnnlab assign` generates from solutions/; run `cnnlab assign`")
+        return 1
+    if not changed:
+        print("labs/ is in sync with solutions/")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,12 +166,21 @@ def build_parser() -> argparse.ArgumentParser:
     fetch_parser.add_argument("names", nargs="*", help="datasets to fetch: " + ", ".join(sorted(manifest.assets())))
     fetch_parser.add_argument("--all", action="store_true", help="fetch every dataset")
     fetch_parser.set_defaults(handler=fetch)
-    run_parser = commands.add_parser("run", help="run a lab or job end to end")
-    run_parser.add_argument("job", choices=JOBS)
+    run_parser = commands.add_parser("run", help="execute a lab's solution notebook end to end")
+    run_parser.add_argument(
+        "lab", help="lab number or name (" + ", ".join(short for _, short in LABS.values()) + "), or 'all'"
+    )
     run_parser.add_argument(
         "--profile", choices=("smoke", "full"), default=None, help="default: $CNNLAB_PROFILE, else by device"
     )
+    run_parser.add_argument("--output-dir", default="runs", help="where the executed notebook goes (default: ./runs)")
+    run_parser.add_argument(
+        "--inplace", action="store_true", help="overwrite the solution notebook with the executed one"
+    )
     run_parser.set_defaults(handler=run)
+    assign_parser = commands.add_parser("assign", help="generate the student notebooks in labs/ from solutions/")
+    assign_parser.add_argument("--check", action="store_true", help="only report whether labs/ is in sync")
+    assign_parser.set_defaults(handler=assign)
     return parser
 
 

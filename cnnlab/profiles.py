@@ -38,7 +38,7 @@ PROFILES = {
         mnist_train_samples=30_000,
         mnist_epochs=3,
         cifar10_variant="subset",
-        cifar10_epochs=3,
+        cifar10_epochs=8,
         pets_variant="subset",
         pets_epochs=2,
         batch_size=128,
@@ -54,7 +54,7 @@ PROFILES = {
         pets_variant="full",
         pets_epochs=10,
         batch_size=128,
-        min_convnet_accuracy=0.985,
+        min_convnet_accuracy=0.99,
         min_mlp_accuracy=0.975,
     ),
 }

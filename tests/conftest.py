@@ -9,10 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("CNNLAB_DATA", str(ROOT.parent / "shared" / "data"))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("MPLBACKEND", "Agg")  # headless: no test may need a display
-REAL_DATA = Path(os.environ["CNNLAB_DATA"]).resolve()
+REAL_DATA = Path(os.environ["CNNLAB_DATA"])  # made absolute by the root conftest.py
 
 
 @pytest.fixture(scope="session")

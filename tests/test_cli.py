@@ -7,9 +7,11 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import tomllib
-from conftest import ROOT
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def cnnlab(*args, env=None):

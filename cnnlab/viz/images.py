@@ -16,9 +16,9 @@ def show_images(
 
     Parameters
     ----------
-    images : array
+    images : array, or list of arrays
         One image or a batch: (H, W), (H, W, 1|3), (N, H, W) or (N, H, W, 1|3); uint8, or
-        floats in [0, 1] or [0, 255].
+        floats in [0, 1] or [0, 255]. A list may hold images of different sizes.
     labels, predictions : array of N class indices (or one-hot rows), optional
     class_names : list of str, optional
     ncols : int
@@ -30,7 +30,10 @@ def show_images(
     -------
     matplotlib.figure.Figure
     """
-    batch = as_image_batch(images)
+    if isinstance(images, (list, tuple)) and len({np.shape(image) for image in images}) > 1:
+        batch = [as_image_batch(image, f"images[{i}]")[0] for i, image in enumerate(images)]
+    else:
+        batch = list(as_image_batch(images))
     count = len(batch)
     labels = as_labels(labels, count, "labels")
     predictions = as_labels(predictions, count, "predictions")
@@ -42,7 +45,7 @@ def show_images(
         ax.axis("off")
         if index >= count:
             continue
-        ax.imshow(batch[index], cmap="gray" if batch.ndim == 3 else None, vmin=0, vmax=1)
+        ax.imshow(batch[index], cmap="gray" if batch[index].ndim == 2 else None, vmin=0, vmax=1)
         title, wrong = _title(index, labels, predictions, class_names, titles)
         ax.set_title(
             title, fontsize=9, color=MISTAKE_COLOR if wrong else OK_COLOR, fontweight="bold" if wrong else "normal"

@@ -1,0 +1,55 @@
+"""Run a notebook top to bottom in a fresh kernel ("restart and run all") with nbclient."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+
+def execute_notebook(
+    source: Path,
+    output: Path | None = None,
+    profile: str | None = None,
+    cell_timeout: int = 900,
+    kernel_name: str = "python3",
+) -> nbformat.NotebookNode:
+    """Execute ``source`` in a new kernel and write the executed copy to ``output``.
+
+    The kernel runs in the notebook's folder, with ``CNNLAB_PROFILE`` set when ``profile`` is
+    given. The notebook metadata records the run under ``metadata.cnnlab.run``: profile,
+    device and seconds. Raises ``nbclient.exceptions.CellExecutionError`` on the first
+    failing cell (the executed copy is still written, with the error in it).
+    """
+    notebook = nbformat.read(source, as_version=4)
+    environment = dict(os.environ)
+    for variable in ("CNNLAB_DATA", "CNNLAB_CACHE"):  # the kernel runs in the notebook's folder
+        if environment.get(variable):
+            environment[variable] = str(Path(environment[variable]).expanduser().resolve())
+    if profile is not None:
+        environment["CNNLAB_PROFILE"] = profile
+    client = NotebookClient(
+        notebook,
+        timeout=cell_timeout,
+        kernel_name=kernel_name,
+        resources={"metadata": {"path": str(Path(source).parent)}},
+    )
+    started = time.monotonic()
+    try:
+        client.execute(env=environment)
+    finally:
+        from cnnlab.profiles import get_profile
+        from cnnlab.runtime import device_report
+
+        notebook.metadata.setdefault("cnnlab", {})["run"] = {
+            "profile": get_profile(profile).name,
+            "device": device_report(),
+            "seconds": round(time.monotonic() - started, 1),
+        }
+        if output is not None:
+            Path(output).parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(notebook, output)
+    return notebook
