@@ -273,6 +273,8 @@ def test_show_augmentations_with_a_keras_layer(tmp_path):
     assert len(image_axes(figure)) == 5
     with pytest.raises(ValueError, match="`image` must be one image"):
         viz.show_augmentations(flip, image[None], n=2)
+    crops = viz.show_augmentations(keras.layers.RandomCrop(64, 64, seed=0), image, n=2)
+    assert [ax.images[0].get_array().shape[:2] for ax in image_axes(crops)] == [(128, 128), (64, 64), (64, 64)]
 
 
 def test_conv_arithmetic_figure_formula():

@@ -99,7 +99,7 @@ def show_misclassified(model, x, y, n: int = 8, class_names=None, ncols: int = 8
 
 
 def show_augmentations(generator, image, n: int = 8, ncols: int = 5, seed: int = 0) -> Figure:
-    """One image next to ``n`` random augmentations of it.
+    """One image next to ``n`` random augmentations of it (which may change its size, like crops).
 
     ``generator`` is either an ImageDataGenerator-like object with ``random_transform(x, seed)``
     or a Keras augmentation layer / model called with ``training=True``.
@@ -116,6 +116,6 @@ def show_augmentations(generator, image, n: int = 8, ncols: int = 5, seed: int =
     else:
         raise TypeError(f"`generator` must have random_transform() or be a Keras layer, got {type(generator).__name__}")
     scale = 255.0 if original.max() > 1.0 else 1.0
-    batch = np.stack([original, *variants]) / scale
+    pictures = [np.clip(picture / scale, 0.0, 1.0) for picture in (original, *variants)]  # crops may change the size
     titles = ["original"] + [f"augmented {i + 1}" for i in range(n)]
-    return show_images(batch, titles=titles, ncols=ncols)
+    return show_images(pictures, titles=titles, ncols=ncols)

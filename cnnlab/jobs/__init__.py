@@ -1,1 +1,0 @@
-"""Jobs that ``cnnlab run NAME`` starts."""
