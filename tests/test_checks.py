@@ -1,0 +1,190 @@
+"""Every public check passes the solution and fails a plausible wrong answer with a hint,
+without printing the answer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import nbformat
+import numpy as np
+import pytest
+
+import cnnlab
+from cnnlab.checks import lab01, lab02, lab03, lab04, lab05
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def solution_answers(stem: str, **given) -> dict:
+    """Run the answer cells of a solution notebook (only those) and return what they define."""
+    namespace = {"np": np, "keras": keras, "cnnlab": cnnlab, **given}
+    notebook = nbformat.read(ROOT / "solutions" / f"{stem}.ipynb", 4)
+    for cell in notebook.cells:
+        if "question" in cell.metadata.get("cnnlab", {}):
+            exec(cell.source, namespace)
+    return namespace
+
+
+def verdict(capsys, check, *args) -> tuple[bool, str]:
+    result = check(*args)
+    return result, capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def lab01_answers():
+    return solution_answers("01_convolutions")
+
+
+def test_lab01(lab01_answers, capsys):
+    a = lab01_answers
+    assert verdict(capsys, lab01.q1, a["fixed_conv_layer"])[0]
+    assert verdict(capsys, lab01.q2, a["cross_correlate"], a["convolve"])[0]
+    assert verdict(capsys, lab01.q3, a["multichannel_response"])[0]
+    assert verdict(capsys, lab01.q4, a["conv_output_size"])[0]
+    assert verdict(capsys, lab01.q5, a["max_pool"], a["average_pool_as_conv"])[0]
+    assert verdict(capsys, lab01.q6, a["conv1_output_shape"], a["conv1_parameters"], a["pool1_output_shape"])[0]
+
+    def valid_layer(kernel):
+        layer = keras.layers.Conv2D(1, 3, use_bias=False)
+        layer.build((None, None, None, 1))
+        layer.set_weights([np.asarray(kernel, "float32")[:, :, None, None]])
+        return layer
+
+    ok, out = verdict(capsys, lab01.q1, valid_layer)
+    assert not ok and "'same' padding" in out
+    ok, out = verdict(capsys, lab01.q2, a["cross_correlate"], a["cross_correlate"])
+    assert not ok and "flipped" in out
+    ok, out = verdict(capsys, lab01.q3, lambda image, kernel: a["multichannel_response"](image, kernel) / 3)
+    assert not ok and "sum the channels" in out
+    ok, out = verdict(capsys, lab01.q4, lambda W, F, S=1, P=0: (W - F + 2 * P) // S + 1)
+    assert not ok and "raise ValueError" in out
+    ok, out = verdict(capsys, lab01.q5, lambda x, size=2: x[::size, ::size], a["average_pool_as_conv"])
+    assert not ok and "MaxPooling2D" in out
+    ok, out = verdict(capsys, lab01.q6, (55, 55, 96), 11 * 11 * 3 * 96, (27, 27, 96))
+    assert not ok and "bias" in out and "34,944" not in out and "34944" not in out
+    ok, out = verdict(capsys, lab01.q6, (54, 54, 96), 34_944, (27, 27, 96))
+    assert not ok and "55" not in out
+
+
+def test_lab02(capsys):
+    a = solution_answers("02_mlp_vs_convnet")
+    for question, answer in (
+        ("q1", "build_mlp"),
+        ("q2", "build_convnet"),
+        ("q3", "dense_parameters"),
+        ("q4", "shift_right"),
+    ):
+        assert verdict(capsys, getattr(lab02, question), a[answer])[0]
+
+    def wide_mlp():
+        inputs = keras.Input((28, 28, 1))
+        hidden = keras.layers.Dense(128, activation="relu")(keras.layers.Flatten()(inputs))
+        return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(hidden))
+
+    ok, out = verdict(capsys, lab02.q1, wide_mlp)
+    assert not ok and "hidden layer's width" in out and "203,530" not in out
+
+    def padded_convnet():
+        inputs = keras.Input((28, 28, 1))
+        x = keras.layers.MaxPooling2D(2)(keras.layers.Conv2D(32, 5, padding="same", activation="relu")(inputs))
+        x = keras.layers.MaxPooling2D(2)(keras.layers.Conv2D(64, 3, padding="same", activation="relu")(x))
+        x = keras.layers.Dense(256, activation="relu")(keras.layers.Flatten()(x))
+        return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+
+    ok, out = verdict(capsys, lab02.q2, padded_convnet)
+    assert not ok and "padding" in out
+    ok, out = verdict(capsys, lab02.q3, lambda h, w, c, units: h * w * c * units)
+    assert not ok and "bias" in out
+    ok, out = verdict(capsys, lab02.q4, lambda images, pixels: np.roll(images, pixels, axis=2))
+    assert not ok and "not wrapped around" in out
+
+
+def test_lab03(capsys):
+    reference = keras.applications.VGG16(weights=None)
+    a = solution_answers("03_vgg_and_classics", reference=reference)
+    assert verdict(capsys, lab03.q1, a["build_vgg16"])[0]
+    assert verdict(capsys, lab03.q2, a["total_activations"], a["megabytes_per_image"])[0]
+    assert verdict(capsys, lab03.q3, a["residual_block"])[0]
+    assert verdict(capsys, lab03.q4, a["build_small_vgg"])[0]
+
+    def unnamed_vgg16(input_shape=(224, 224, 3), num_classes=1000):
+        model = a["build_vgg16"](input_shape, num_classes)
+        return keras.models.clone_model(
+            model, clone_function=lambda layer: layer.__class__.from_config({**layer.get_config(), "name": None})
+        )
+
+    ok, out = verdict(capsys, lab03.q1, unnamed_vgg16)
+    assert not ok and "load by name" in out
+    ok, out = verdict(capsys, lab03.q2, 24_000_000, 93.0)
+    assert not ok and "slide" in out
+    ok, out = verdict(capsys, lab03.q2, a["total_activations"] + 25_088, (a["total_activations"] + 25_088) * 4 / 1e6)
+    assert not ok and "Flatten" in out and "15,237,608" not in out and "15237608" not in out
+
+    def no_projection(x, filters, stride=1):
+        y = keras.layers.Conv2D(filters, 3, strides=stride, padding="same")(x)
+        y = keras.layers.BatchNormalization()(y)
+        y = keras.layers.Conv2D(filters, 3, padding="same")(keras.layers.ReLU()(y))
+        y = keras.layers.BatchNormalization()(y)
+        return keras.layers.ReLU()(keras.layers.Add()([y, x]))
+
+    ok, out = verdict(capsys, lab03.q3, no_projection)
+    assert not ok
+    ok, out = verdict(capsys, lab03.q4, lambda: cnnlab.models.vgg("A", input_shape=(32, 32, 3), num_classes=10))
+    assert not ok and "under 3 million" in out
+
+
+def test_lab04(capsys):
+    a = solution_answers("04_training_and_regularization")
+    assert verdict(
+        capsys, lab04.q1, a["cross_entropy"], a["l1_loss"], a["l2_loss"], a["smooth_l1_loss"], a["huber_loss"]
+    )[0]
+    assert verdict(capsys, lab04.q2, a["sgd_step"], a["momentum_step"], a["adam_step"])[0]
+    assert verdict(capsys, lab04.q3, a["build_regularized_convnet"])[0]
+
+    def summed_cross_entropy(y, p):
+        return float(np.sum(-np.sum(y * np.log(np.clip(p, 1e-7, 1)), axis=-1)))
+
+    ok, out = verdict(
+        capsys, lab04.q1, summed_cross_entropy, a["l1_loss"], a["l2_loss"], a["smooth_l1_loss"], a["huber_loss"]
+    )
+    assert not ok and "average over the batch" in out
+
+    def adam_without_correction(w, g, m, v, t, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+        m = beta_1 * m + (1 - beta_1) * g
+        v = beta_2 * v + (1 - beta_2) * g**2
+        return w - learning_rate * m / (np.sqrt(v) + epsilon), m, v
+
+    ok, out = verdict(capsys, lab04.q2, a["sgd_step"], a["momentum_step"], adam_without_correction)
+    assert not ok and "bias corrections" in out
+    ok, out = verdict(
+        capsys,
+        lab04.q3,
+        lambda dropout=0.0, weight_decay=0.0, batchnorm=False: a["build_regularized_convnet"](
+            0.5, weight_decay, batchnorm
+        ),
+    )
+    assert not ok and "no Dropout" in out
+
+
+def test_lab05(capsys):
+    a = solution_answers("05_transfer_learning")
+    assert verdict(capsys, lab05.q1, a["feature_extractor"], a["with_new_head"])[0]
+    assert verdict(capsys, lab05.q2, a["unfreeze_top"])[0]
+    ok, out = verdict(
+        capsys, lab05.q1, lambda model: keras.Model(model.inputs, model.layers[-2].output), a["with_new_head"]
+    )
+    assert not ok and "freeze it" in out
+
+    def unfreeze_everything_on_top(base, n):
+        base.trainable = True
+        for layer in base.layers[:-n]:
+            layer.trainable = False
+
+    ok, out = verdict(capsys, lab05.q2, unfreeze_everything_on_top)
+    assert not ok and "BatchNormalization" in out
+
+
+def test_a_crashing_answer_is_reported_not_raised(capsys):
+    ok, out = verdict(capsys, lab02.q3, lambda *args: 1 / 0)
+    assert not ok and "ZeroDivisionError" in out

@@ -1,0 +1,148 @@
+"""labs/ is generated from solutions/, leaks nothing, keeps the question metadata, and runs
+for a student up to the first unanswered question."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from cnnlab.notebooks.assign import assign, make_student_notebook, solution_lines, student_notebook_text
+from cnnlab.notebooks.catalog import LABS
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
+
+
+def questions(notebook) -> dict[str, int]:
+    return {
+        c.metadata["cnnlab"]["question"]: c.metadata["cnnlab"]["points"]
+        for c in notebook.cells
+        if "question" in c.metadata.get("cnnlab", {})
+    }
+
+
+def test_there_are_five_labs():
+    assert [p.stem for p in SOLUTIONS] == [stem for stem, _ in LABS.values()]
+
+
+def test_labs_are_what_assign_generates(tmp_path):
+    assert assign(ROOT / "solutions", ROOT / "labs", check=True) == [], "run `cnnlab assign`"
+    first = assign(ROOT / "solutions", tmp_path / "a")
+    second = assign(ROOT / "solutions", tmp_path / "b")
+    assert len(first) == len(second) == 5
+    for a, b in zip(first, second, strict=True):
+        assert a.read_bytes() == b.read_bytes()  # deterministic
+        assert a.read_bytes() == (ROOT / "labs" / a.name).read_bytes()
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem)
+def test_no_solution_line_in_any_lab(solution):
+    lab_text = "\n".join(path.read_text() for path in sorted((ROOT / "labs").glob("*.ipynb")))
+    lab_lines = {
+        line.strip()
+        for nb in sorted((ROOT / "labs").glob("*.ipynb"))
+        for c in nbformat.read(nb, 4).cells
+        for line in c.source.split("\n")
+    }
+    lines = solution_lines(nbformat.read(solution, 4))
+    assert len(lines) >= 3
+    leaked = [line for line in lines if line in lab_lines]
+    assert leaked == []
+    assert "BEGIN SOLUTION" not in lab_text and "END SOLUTION" not in lab_text
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem)
+def test_lab_keeps_questions_and_has_no_outputs(solution):
+    source = nbformat.read(solution, 4)
+    lab = nbformat.read(ROOT / "labs" / solution.name, 4)
+    assert questions(lab) == questions(source) and questions(lab)
+    assert [c.id for c in lab.cells] == [c.id for c in source.cells]
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in lab.cells if c.cell_type == "code")
+    assert "run" not in lab.metadata["cnnlab"]
+    stubs = [c for c in lab.cells if "question" in c.metadata.get("cnnlab", {})]
+    assert all("raise NotImplementedError()" in c.source and "# YOUR CODE HERE" in c.source for c in stubs)
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem)
+def test_every_question_has_a_public_check(solution):
+    notebook = nbformat.read(solution, 4)
+    module = importlib.import_module(f"cnnlab.checks.lab{notebook.metadata['cnnlab']['lab']}")
+    checked = {
+        c.metadata["cnnlab"]["check"]: c.source for c in notebook.cells if "check" in c.metadata.get("cnnlab", {})
+    }
+    for question in questions(notebook):
+        assert question in checked, f"{question} has no check cell"
+        assert f"checks.{question}(" in checked[question]
+        assert callable(getattr(module, question))
+    # and every check passed when the solution ran
+    outputs = {
+        c.metadata["cnnlab"]["check"]: "".join(o.get("text", "") for o in c.outputs)
+        for c in notebook.cells
+        if "check" in c.metadata.get("cnnlab", {})
+    }
+    for question, text in outputs.items():
+        assert f"{question} PASS" in text, text
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem)
+def test_stored_outputs_say_which_profile_and_device(solution):
+    notebook = nbformat.read(solution, 4)
+    run = notebook.metadata["cnnlab"]["run"]
+    assert run["profile"] in ("smoke", "full") and run["device"]
+    first_output = "".join(o.get("text", "") for o in notebook.cells[1].outputs if o.get("name") == "stdout")
+    assert f"cnnlab profile: {run['profile']}" in first_output and "device:" in first_output
+    assert all(o.output_type != "error" for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
+
+
+def test_markers_must_be_balanced():
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1\n### BEGIN SOLUTION\ny = 2")])
+    with pytest.raises(ValueError, match="never closed"):
+        make_student_notebook(notebook, "broken.ipynb")
+    notebook.cells[0].source = "### END SOLUTION"
+    with pytest.raises(ValueError, match="without"):
+        make_student_notebook(notebook, "broken.ipynb")
+
+
+def test_stub_keeps_indentation_and_markdown_answers():
+    notebook = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("def f():\n    ### BEGIN SOLUTION\n    return 42\n    ### END SOLUTION"),
+            nbformat.v4.new_markdown_cell("Why?\n### BEGIN SOLUTION\nBecause.\n### END SOLUTION"),
+        ]
+    )
+    student = make_student_notebook(notebook)
+    assert student.cells[0].source == "def f():\n    # YOUR CODE HERE\n    raise NotImplementedError()"
+    assert student.cells[1].source == "Why?\nYOUR ANSWER HERE"
+    assert notebook.cells[0].source.count("42") == 1  # the input is not modified
+
+
+@pytest.mark.parametrize("lab", sorted((ROOT / "labs").glob("*.ipynb")), ids=lambda p: p.stem)
+def test_student_lab_runs_until_the_first_unanswered_question(lab):
+    notebook = nbformat.read(lab, 4)
+    first_question = next(i for i, c in enumerate(notebook.cells) if "question" in c.metadata.get("cnnlab", {}))
+    client = NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(lab.parent)}}
+    )
+    with pytest.raises(CellExecutionError) as info:
+        client.execute()
+    assert "NotImplementedError" in str(info.value)
+    failed = next(
+        i for i, c in enumerate(notebook.cells) if any(o.output_type == "error" for o in c.get("outputs", []))
+    )
+    assert failed >= first_question
+    executed = [c for c in notebook.cells[:failed] if c.cell_type == "code"]
+    assert all(c.execution_count is not None for c in executed)
+    checks = [c for c in notebook.cells[:failed] if "check" in c.metadata.get("cnnlab", {})]
+    for cell in checks:  # the checks above the failure report "not answered yet", they do not crash
+        assert re.search(r"q\d NOT YET: not answered yet", "".join(o.get("text", "") for o in cell.outputs))
+
+
+def test_student_text_is_a_pure_function_of_the_solution():
+    for solution in SOLUTIONS:
+        assert student_notebook_text(solution) == (ROOT / "labs" / solution.name).read_text()
