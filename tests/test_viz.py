@@ -77,6 +77,14 @@ def test_show_images_accepts_single_images_and_batches(images):
     assert image_axes(figure)[0].images[0].get_array().max() <= 1.0  # scaled to [0, 1]
 
 
+def test_show_images_accepts_a_list_of_different_sizes():
+    figure = viz.show_images([np.zeros((20, 30)), np.full((8, 8, 3), 255, np.uint8)], titles=["a", "b"])
+    shapes = [ax.images[0].get_array().shape for ax in image_axes(figure)]
+    assert shapes == [(20, 30), (8, 8, 3)]
+    with pytest.raises(ValueError, match=r"`images\[1\]` must have shape"):
+        viz.show_images([np.zeros((20, 30)), np.zeros((2, 2, 8, 8))])
+
+
 @pytest.mark.parametrize(
     ("images", "message"),
     [
@@ -86,14 +94,6 @@ def test_show_images_accepts_single_images_and_batches(images):
         (np.zeros((4, 28, 28, 2)), "`images` must have shape"),
     ],
 )
-def test_show_images_accepts_a_list_of_different_sizes():
-    figure = viz.show_images([np.zeros((20, 30)), np.full((8, 8, 3), 255, np.uint8)], titles=["a", "b"])
-    shapes = [ax.images[0].get_array().shape for ax in image_axes(figure)]
-    assert shapes == [(20, 30), (8, 8, 3)]
-    with pytest.raises(ValueError, match=r"`images\[1\]` must have shape"):
-        viz.show_images([np.zeros((20, 30)), np.zeros((2, 2, 8, 8))])
-
-
 def test_show_images_bad_input(images, message):
     with pytest.raises(ValueError, match=message):
         viz.show_images(images)
