@@ -158,6 +158,62 @@ def assign(args) -> int:
     return 0
 
 
+def grade(args) -> int:
+    """Grade submitted notebooks into --out: per-submission JSON, Gradescope files, a gradebook."""
+    from cnnlab.grading.batch import grade_batch
+    from cnnlab.grading.limits import Limits
+
+    limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout)
+    paths = [Path(p) for p in args.submissions]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        print(f"no such submission file(s): {', '.join(missing)}", file=sys.stderr)
+        return 2
+    grade_batch(args.lab, paths, Path(args.out), jobs=args.jobs, force=args.force, limits=limits, profile=args.profile)
+    return 0
+
+
+def gradescope(args) -> int:
+    """Grade the one notebook in a Gradescope autograder container."""
+    import json
+
+    from cnnlab.grading.batch import grade_one
+    from cnnlab.grading.limits import Limits
+    from cnnlab.grading.results import gradescope_json, write_atomically
+    from cnnlab.notebooks.catalog import resolve_lab
+
+    notebooks = sorted(Path(args.submission_dir).glob("*.ipynb"))
+    results_path = Path(args.results)
+    lab = resolve_lab(args.lab)
+    if len(notebooks) != 1:
+        from cnnlab.grading.results import SubmissionResult
+
+        result = SubmissionResult(
+            "submission",
+            lab,
+            "ungradable",
+            reason="not-a-notebook",
+            message=f"expected one .ipynb file, found {len(notebooks)}",
+        )
+    else:
+        hide = [results_path.parent.resolve(), Path(args.submission_dir).resolve()]
+        result = grade_one(notebooks[0], lab, notebooks[0].stem, Limits(), profile=args.profile, hide=hide)
+    write_atomically(results_path, json.dumps(gradescope_json(result), indent=1))
+    print(f"{result.score:g}/{result.max_score:g} {result.status} {result.reason or ''}")
+    return 0
+
+
+def release(args) -> int:
+    """Build the student bundle: labs/, the student guide and a cnnlab wheel; scan it for leaks."""
+    from cnnlab.grading.release import build_release
+
+    bundle, problems = build_release(Path(args.out))
+    for problem in problems:
+        print(f"LEAK: {problem}")
+    print(f"student bundle: {bundle}" if not problems else "the bundle leaks instructor material; nothing was released")
+    return 1 if problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cnnlab", description="Keras 3 CNN course labs")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -181,6 +237,27 @@ def build_parser() -> argparse.ArgumentParser:
     assign_parser = commands.add_parser("assign", help="generate the student notebooks in labs/ from solutions/")
     assign_parser.add_argument("--check", action="store_true", help="only report whether labs/ is in sync")
     assign_parser.set_defaults(handler=assign)
+    grade_parser = commands.add_parser(
+        "grade", help="grade submitted notebooks (sandboxed; hidden tests in solutions/hidden)"
+    )
+    grade_parser.add_argument("--lab", required=True, help="lab number or name")
+    grade_parser.add_argument("submissions", nargs="+", help="submitted .ipynb files")
+    grade_parser.add_argument("--out", required=True, help="output folder: NAME.json, NAME/results.json, gradebook.csv")
+    grade_parser.add_argument("--jobs", type=int, default=1, help="submissions graded at once")
+    grade_parser.add_argument("--force", action="store_true", help="grade again submissions that already have a result")
+    grade_parser.add_argument("--profile", choices=("smoke", "full"), default="smoke")
+    grade_parser.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell")
+    grade_parser.add_argument("--notebook-timeout", type=int, default=900, help="seconds per notebook")
+    grade_parser.set_defaults(handler=grade)
+    gradescope_parser = commands.add_parser("gradescope", help="grade one submission inside a Gradescope autograder")
+    gradescope_parser.add_argument("--lab", required=True)
+    gradescope_parser.add_argument("--submission-dir", default="/autograder/submission")
+    gradescope_parser.add_argument("--results", default="/autograder/results/results.json")
+    gradescope_parser.add_argument("--profile", choices=("smoke", "full"), default="smoke")
+    gradescope_parser.set_defaults(handler=gradescope)
+    release_parser = commands.add_parser("release", help="build the student bundle and check it leaks nothing")
+    release_parser.add_argument("--out", default="release", help="folder for the bundle")
+    release_parser.set_defaults(handler=release)
     return parser
 
 

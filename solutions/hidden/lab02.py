@@ -1,0 +1,110 @@
+"""Hidden tests for lab 02, MLP vs ConvNet. Instructor material: never shipped to students.
+
+The export cells run in the student's kernel and save plain data; the tests below run in
+the grader's trusted process on that data. Hints never contain expected values.
+"""
+
+import numpy as np
+
+from cnnlab.grading.hidden import HiddenTest
+
+EXPORTS = [
+    ("q1", "q1", 'export_model("q1_mlp", build_mlp())'),
+    ("q2", "q2", 'export_model("q2_convnet", build_convnet())'),
+    ("lab02-12", "q2", 'export_model("q2_trained", convnet)'),
+    (
+        "q3",
+        "q3",
+        'export_value("q3_counts", [int(dense_parameters(*shape)) for shape in [(28, 28, 1, 256), (480, 640, 3, 1000), (7, 9, 5, 3), (1, 1, 1, 1)]])',
+    ),
+    (
+        "q4",
+        "q4",
+        '_probe = np.random.default_rng(31337).random((4, 28, 28, 1)).astype("float32")\nexport_array("q4_shifted", np.stack([shift_right(_probe, k) for k in (0, 2, 5)]))',
+    ),
+]
+TRAINED_CONVNET_MIN_ACCURACY = 0.97  # smoke profile; the solution reaches about 0.987
+
+
+def _layers(model, kind):
+    import keras
+
+    return [layer for layer in model.layers if isinstance(layer, getattr(keras.layers, kind))]
+
+
+def _activation(layer):
+    return getattr(layer.activation, "__name__", "")
+
+
+def mlp_architecture(exports):
+    model = exports.model("q1_mlp")
+    dense = _layers(model, "Dense")
+    if _layers(model, "Conv2D"):
+        return "the MLP must not use convolutions"
+    if [d.units for d in dense[-2:]] != [256, 10] or len(dense) != 2:
+        return "expected one hidden Dense layer and one output layer of the lecture's sizes"
+    if [_activation(d) for d in dense] != ["relu", "softmax"]:
+        return "activations: ReLU in the hidden layer, softmax at the output"
+    if model.count_params() != 203_530:
+        return "the parameter count differs from the lecture's MLP"
+    return None
+
+
+def convnet_architecture(exports):
+    model = exports.model("q2_convnet")
+    convs = _layers(model, "Conv2D")
+    if [(c.filters, c.kernel_size, c.padding) for c in convs] != [(32, (5, 5), "valid"), (64, (3, 3), "valid")]:
+        return "the two convolutions differ from the lecture's table (filters, kernel size, padding)"
+    if len(_layers(model, "MaxPooling2D")) != 2:
+        return "expected a max-pooling layer after each convolution"
+    if model.count_params() != 431_754:
+        return "the parameter count differs from the lecture's ConvNet"
+    return None
+
+
+def convnet_trained(exports):
+    import cnnlab
+
+    model = exports.model("q2_trained")
+    (_, _), (x_test, y_test) = cnnlab.load_mnist()
+    predictions = model.predict(x_test[..., None].astype("float32") / 255.0, batch_size=1000, verbose=0)
+    if predictions.shape != (len(x_test), 10):
+        return "the trained ConvNet does not output 10 class probabilities"
+    accuracy = float((predictions.argmax(axis=1) == y_test).mean())
+    if accuracy < TRAINED_CONVNET_MIN_ACCURACY:
+        return f"the trained ConvNet reaches {accuracy:.1%} test accuracy, below the grading threshold"
+    return None
+
+
+def dense_counts(exports):
+    counts = exports.value("q3_counts")
+    expected = [
+        (h * w * c + 1) * u for h, w, c, u in [(28, 28, 1, 256), (480, 640, 3, 1000), (7, 9, 5, 3), (1, 1, 1, 1)]
+    ]
+    if not isinstance(counts, list) or len(counts) != len(expected):
+        return "dense_parameters did not return one number per layer"
+    if counts != expected:
+        return "some counts are wrong: inputs times units, plus one bias per unit"
+    return None
+
+
+def shifted_digits(exports):
+    shifted = exports.array("q4_shifted")
+    probe = np.random.default_rng(31337).random((4, 28, 28, 1)).astype("float32")
+    expected = np.zeros((3, *probe.shape), dtype="float32")
+    for i, k in enumerate((0, 2, 5)):
+        expected[i, :, :, k:] = probe[:, :, : 28 - k]
+    if shifted.shape != expected.shape:
+        return "shift_right changed the shape of the batch"
+    if not np.allclose(shifted, expected):
+        return "the shifted images differ: move right along the width, fill with zeros"
+    return None
+
+
+TESTS = [
+    HiddenTest("q1", "MLP architecture", 1.0, mlp_architecture),
+    HiddenTest("q2", "ConvNet architecture", 2.0, convnet_architecture),
+    HiddenTest("q2", "trained ConvNet test accuracy", 1.0, convnet_trained),
+    HiddenTest("q3", "Dense parameter counts", 1.0, dense_counts),
+    HiddenTest("q4", "shifted digits", 1.0, shifted_digits),
+]
