@@ -114,6 +114,7 @@ def grade_one(
     result.score = round(sum(q.points for q in result.questions), 4)
     result.isolation = report.isolation
     result.diagnostics = report.diagnostics
+    result.run_seconds = report.seconds
     if report.state in ("timeout", "kernel-died", "crashed"):
         result.status = "ungradable"
         result.reason = "timeout" if report.state == "timeout" else "crash"

@@ -31,15 +31,26 @@ def secret_lines(root: Path) -> list[str]:
     )
 
 
+def _readable(name: str, raw: bytes) -> str:
+    """The text a person would read: a notebook's cell sources, or the file itself."""
+    text = raw.decode("utf-8", "replace")
+    if name.endswith(".ipynb"):
+        try:
+            return "\n".join(cell.source for cell in nbformat.reads(text, as_version=4).cells)
+        except Exception:  # not a readable notebook: scan it as text
+            return text
+    return text
+
+
 def bundle_texts(bundle: Path):
-    """(name, text) of every text file in the bundle, the wheel's members included."""
+    """(name, text) of every file in the bundle, the wheel's members included."""
     for path in sorted(bundle.rglob("*")):
         if path.suffix == ".whl":
             with zipfile.ZipFile(path) as wheel:
                 for member in wheel.namelist():
-                    yield f"{path.name}:{member}", wheel.read(member).decode("utf-8", "replace")
+                    yield f"{path.name}:{member}", _readable(member, wheel.read(member))
         elif path.is_file():
-            yield str(path.relative_to(bundle)), path.read_text("utf-8", "replace")
+            yield str(path.relative_to(bundle)), _readable(path.name, path.read_bytes())
 
 
 def scan(bundle: Path, root: Path) -> list[str]:

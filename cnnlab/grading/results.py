@@ -30,7 +30,8 @@ class SubmissionResult:
     message: str = ""
     questions: list[QuestionResult] = field(default_factory=list)
     isolation: dict = field(default_factory=dict)
-    seconds: float = 0.0
+    seconds: float = 0.0  # the whole grading of this submission
+    run_seconds: float = 0.0  # the sandbox alone, from launch until every process is dead
     diagnostics: str = ""  # for instructors only; never part of the Gradescope output
 
     def to_dict(self) -> dict:

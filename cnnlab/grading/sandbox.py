@@ -31,6 +31,7 @@ from pathlib import Path
 
 import nbformat
 
+from cnnlab.grading.cgroups import SandboxCgroups
 from cnnlab.grading.jail import apply_limits
 from cnnlab.grading.limits import Limits
 
@@ -130,25 +131,28 @@ class Sandbox:
         self.token = uuid.uuid4().hex
         self.private = Path(tempfile.mkdtemp(prefix="cnnlab-grader-"))  # the grader's own: spec, logs
         self.workdir = Path(tempfile.mkdtemp(prefix="cnnlab-sandbox-"))
-        self.export_dir = self.workdir / "export"
+        # A file system of its own, so that a notebook that fills its scratch space can still export.
+        self.export_dir = Path(tempfile.mkdtemp(prefix="cnnlab-export-"))
         self.mounted = False
+        self.cgroups = SandboxCgroups(f"cnnlab-{self.token[:12]}", cpus=threads, tasks=limits.processes)
 
     def __enter__(self):
         if self.namespaces:
             options = f"size={self.limits.disk},mode=0700,uid={self.uid},gid={self.gid}"
-            self.mounted = (
-                subprocess.run(
-                    ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(self.workdir)], capture_output=True
-                ).returncode
-                == 0
+            mount = subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(self.workdir)], capture_output=True
             )
+            self.mounted = mount.returncode == 0
+            self.cgroups.create()
         return self
 
     def __exit__(self, *exc):
         _kill_all(_owned_by(self.uid) if self.namespaces else _carries(self.token), deadline_s=5)
-        if self.mounted:
-            subprocess.run(["umount", "-l", str(self.workdir)], capture_output=True)
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        self.cgroups.remove()
+        for folder in (self.workdir, self.export_dir):
+            if self.namespaces:
+                subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+            shutil.rmtree(folder, ignore_errors=True)
         shutil.rmtree(self.private, ignore_errors=True)
 
     @property
@@ -159,6 +163,7 @@ class Sandbox:
             "user": f"uid {self.uid} (unprivileged)" if self.namespaces else "the grader's own user",
             "pid_namespace": self.namespaces,
             "hidden_folders": self.hide if self.namespaces else [],
+            "cpu_and_tasks": self.cgroups.describe(),
             "disk": f"tmpfs of {self.limits.disk // (1 << 20)} MiB"
             if self.mounted
             else f"file size limit {self.limits.file_size // (1 << 20)} MiB",
@@ -166,13 +171,13 @@ class Sandbox:
         }
 
     def _prepare(self, notebook: nbformat.NotebookNode) -> None:
-        for folder in (self.workdir / "home", self.export_dir):
-            folder.mkdir(exist_ok=True)
+        (self.workdir / "home").mkdir(exist_ok=True)
         nbformat.write(notebook, self.workdir / "assembled.ipynb")
         if self.namespaces:
-            for path in [self.workdir, *self.workdir.rglob("*")]:
+            for path in [self.workdir, *self.workdir.rglob("*"), self.export_dir]:
                 os.chown(path, self.uid, self.gid)
             os.chmod(self.workdir, 0o700)
+            os.chmod(self.export_dir, 0o700)
 
     def _launch(self, env: dict, log) -> subprocess.Popen:
         here = Path(__file__).parent  # started as scripts: neither imports cnnlab (nor TensorFlow)
@@ -213,7 +218,14 @@ class Sandbox:
         (self.private / "spec.json").write_text(json.dumps(spec))
         namespaces = ["unshare", "--mount", "--pid", "--net", "--fork", "--kill-child", "--mount-proc"]
         command = [*namespaces, sys.executable, str(here / "jail.py"), str(self.private / "spec.json")]
-        return subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+        return subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=self.cgroups.enter,
+        )
 
     def run(self, notebook: nbformat.NotebookNode) -> RunReport:
         """Execute ``notebook`` in the sandbox; return once every process of it is dead."""
