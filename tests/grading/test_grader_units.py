@@ -203,7 +203,7 @@ def test_hidden_tests_are_not_in_the_wheel_or_the_release(tmp_path):
     assert len(wheels) == 1
     members = zipfile.ZipFile(wheels[0]).namelist()
     assert any(m.startswith("cnnlab/checks/") for m in members)
-    assert not [m for m in members if "solutions" in m or "hidden" in m or m.endswith(".ipynb")]
+    assert not [m for m in members if "solutions" in m or "hidden/" in m or m.endswith(".ipynb")]
     assert sorted(p.name for p in (bundle / "labs").glob("*.ipynb")) == sorted(
         p.name for p in (ROOT / "labs").glob("*.ipynb")
     )
