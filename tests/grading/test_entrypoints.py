@@ -1,0 +1,72 @@
+"""The Gradescope entry point, and a batch interrupted with Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+from . import submissions as s
+
+
+def test_gradescope_single_submission(tmp_path):
+    submission, results = tmp_path / "submission", tmp_path / "results" / "results.json"
+    submission.mkdir()
+    s.write(submission, "whatever-the-student-called-it", s.fast_partial())
+    done = subprocess.run(
+        [sys.executable, "-m", "cnnlab", "gradescope", "--lab", "02", "--submission-dir", str(submission), "--results", str(results)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(results.read_text())
+    assert report["score"] == 5 and {t["name"]: t["score"] for t in report["tests"]} == {
+        "q1": 2,
+        "q2": 0,
+        "q3": 1,
+        "q4": 2,
+    }
+    assert "FAIL" in next(t["output"] for t in report["tests"] if t["name"] == "q2")
+
+
+def test_gradescope_without_a_notebook(tmp_path):
+    results = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "cnnlab", "gradescope", "--lab", "02", "--submission-dir", str(tmp_path), "--results", str(results)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0 and json.loads(results.read_text())["score"] == 0
+    assert "expected one .ipynb file, found 0" in json.loads(results.read_text())["output"]
+
+
+def test_interrupted_batch_loses_no_finished_result(tmp_path):
+    folder, out = tmp_path / "submissions", tmp_path / "grades"
+    folder.mkdir()
+    for i in range(3):
+        s.write(folder, f"student_{i}", s.blank())
+    command = [
+        sys.executable,
+        "-m",
+        "cnnlab",
+        "grade",
+        "--lab",
+        "02",
+        *map(str, sorted(folder.glob("*.ipynb"))),
+        "--out",
+        str(out),
+    ]
+    grader = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not list(out.glob("student_*.json")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    grader.send_signal(signal.SIGINT)  # Ctrl-C
+    grader.communicate(timeout=300)
+    finished = sorted(p.stem for p in out.glob("student_*.json"))
+    assert 1 <= len(finished) <= 3
+    for name in finished:
+        assert json.loads((out / f"{name}.json").read_text())["score"] == 0  # complete, valid results
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert f"{len(finished)} already graded" in again.stdout
+    assert sorted(p.stem for p in out.glob("student_*.json")) == ["student_0", "student_1", "student_2"]
+    assert not list(out.glob(".*.tmp"))
