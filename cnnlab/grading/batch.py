@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -169,7 +171,17 @@ def grade_batch(
     names = submission_names([Path(p) for p in paths])
     todo = [(path, name) for path, name in names.items() if force or not (out / f"{name}.json").exists()]
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
-    hide = [out.resolve(), *{p.resolve().parent for p in names}]
+    # Each submission is graded from a private copy, so that the sandbox, which hides this
+    # staging folder, cannot read the others even where their own folders cannot be hidden.
+    staging = Path(tempfile.mkdtemp(prefix="cnnlab-submissions-"))
+    staged = {}
+    for path, name in names.items():
+        staged[path] = staging / f"{name}.ipynb"
+        if path.stat().st_size <= limits.submission_size:
+            shutil.copyfile(path, staged[path])
+        else:
+            staged[path] = path  # refused at intake, unread
+    hide = [out.resolve(), staging, *{p.resolve().parent for p in names}]
     progress(
         f"lab {lab} ({LABS[lab][1]}): {len(names)} submission(s), {len(names) - len(todo)} already graded, {jobs} job(s)"
     )
@@ -183,7 +195,7 @@ def grade_batch(
         path, name = item
         slot = free_slots.get()
         try:
-            result = grade_one(path, lab, name, limits, profile, slot, threads, hide)
+            result = grade_one(staged[path], lab, name, limits, profile, slot, threads, hide)
         except Exception as error:  # the grader's own failure on this submission: record it, go on
             result = res.SubmissionResult(
                 name, lab, "ungradable", reason="crash", message=f"grader error: {type(error).__name__}: {error}"
@@ -201,6 +213,7 @@ def grade_batch(
             progress(
                 f"[{done}/{len(todo)}] {result.submission}: {result.score:g}/{result.max_score:g} {result.status}{' (' + result.reason + ')' if result.reason else ''} in {result.seconds:.0f} s"
             )
+    shutil.rmtree(staging, ignore_errors=True)
     all_results = [r for r in res.load_results(out) if r.submission in set(names.values())]
     res.write_gradebook(out, all_results)
     progress(res.summary(all_results))

@@ -48,6 +48,14 @@ class RunReport:
     diagnostics: str = ""  # the tail of the sandbox's own log, for instructors (never in feedback)
 
 
+def reachable_paths(data_dir: str | None) -> list[str]:
+    """What the sandbox user must be able to read: the Python installation, cnnlab, the data."""
+    import cnnlab
+
+    paths = [sys.prefix, sys.base_prefix, str(Path(cnnlab.__file__).resolve().parent.parent)]
+    return paths + ([str(Path(data_dir).resolve())] if data_dir else [])
+
+
 def namespaces_available() -> bool:
     return os.geteuid() == 0 and shutil.which("unshare") is not None and shutil.which("mount") is not None
 
@@ -124,7 +132,11 @@ class Sandbox:
 
     def __init__(self, limits: Limits, hide: list[Path], profile: str = "smoke", slot: int = 0, threads: int = 1):
         self.limits, self.profile, self.threads = limits, profile, threads
-        self.hide = sorted({str(Path(p).resolve()) for p in hide if Path(p).exists()})
+        needed = reachable_paths(os.environ.get("CNNLAB_DATA"))
+        folders = {str(Path(p).resolve()) for p in hide if Path(p).exists()}
+        # A folder that holds the Python installation, cnnlab or the data cannot be covered.
+        self.not_hidden = sorted(f for f in folders if any(Path(n).is_relative_to(f) for n in needed))
+        self.hide = sorted(folders - set(self.not_hidden))
         self.namespaces = namespaces_available()
         self.uid = BASE_UID + slot if self.namespaces else os.getuid()
         self.gid = BASE_UID + slot if self.namespaces else os.getgid()
@@ -163,6 +175,7 @@ class Sandbox:
             "user": f"uid {self.uid} (unprivileged)" if self.namespaces else "the grader's own user",
             "pid_namespace": self.namespaces,
             "hidden_folders": self.hide if self.namespaces else [],
+            "not_hidden": self.not_hidden if self.namespaces else [],
             "cpu_and_tasks": self.cgroups.describe(),
             "disk": f"tmpfs of {self.limits.disk // (1 << 20)} MiB"
             if self.mounted

@@ -238,3 +238,14 @@ def test_trusted_process_never_imports_submission_code():
             alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
         }
     assert keras.__version__  # rebuilt models use the same Keras
+
+
+def test_folders_holding_the_package_are_not_hidden_but_reported(tmp_path):
+    from cnnlab.grading.limits import Limits
+    from cnnlab.grading.sandbox import Sandbox
+
+    with Sandbox(Limits(), [ROOT, tmp_path]) as box:
+        assert box.not_hidden == [str(ROOT)]  # cnnlab lives there: covering it would break the sandbox
+        assert box.hide == [str(tmp_path.resolve())]
+        if box.namespaces:
+            assert box.isolation["not_hidden"] == [str(ROOT)]
