@@ -263,7 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except (ValueError, FileNotFoundError) as error:  # bad arguments or missing course files: say which
+        print(f"cnnlab {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -79,3 +79,14 @@ def test_fetch(real_data, tmp_path):
     offline = cnnlab("fetch", "cifar10", env={"CNNLAB_DATA": "", "CNNLAB_CACHE": str(tmp_path), "CNNLAB_OFFLINE": "1"})
     assert offline.returncode == 1 and "cnnlab fetch cifar10" in offline.stderr
     assert cnnlab("fetch").returncode == 2
+
+
+def test_unknown_lab_is_a_clear_error():
+    result = cnnlab("run", "lab-nine")
+    assert result.returncode == 2
+    assert "unknown lab 'lab-nine'" in result.stderr and "mlp-vs-convnet" in result.stderr
+    assert "Traceback" not in result.stderr
+    graded = cnnlab(
+        "grade", "--lab", "99", str(ROOT / "labs" / "02_mlp_vs_convnet.ipynb"), "--out", "/tmp/never-written"
+    )
+    assert graded.returncode == 2 and "unknown lab '99'" in graded.stderr

@@ -146,3 +146,19 @@ def test_student_lab_runs_until_the_first_unanswered_question(lab):
 def test_student_text_is_a_pure_function_of_the_solution():
     for solution in SOLUTIONS:
         assert student_notebook_text(solution) == (ROOT / "labs" / solution.name).read_text()
+
+
+def test_execute_records_the_run_and_keeps_the_failing_copy(tmp_path):
+    from cnnlab.notebooks.execute import execute_notebook
+
+    source = tmp_path / "broken.ipynb"
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("raise ValueError('boom')")]
+    )
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, source)
+    with pytest.raises(CellExecutionError, match="boom"):
+        execute_notebook(source, tmp_path / "out" / "broken.ipynb", profile="smoke")
+    executed = nbformat.read(tmp_path / "out" / "broken.ipynb", 4)
+    assert executed.metadata["cnnlab"]["run"]["profile"] == "smoke"
+    assert executed.cells[1].outputs[0]["ename"] == "ValueError"
