@@ -21,7 +21,8 @@ from keras.src.legacy.preprocessing.image import ImageDataGenerator as LegacyGen
 from PIL import Image
 
 import cnnlab
-from cnnlab.augment import AlexNetCrop, ImageDataGenerator, PCALighting, pca_lighting_components
+from cnnlab.augment import AlexNetCrop, ImageDataGenerator, PCALighting, chunks, pca_lighting_components
+from cnnlab.augment import generator as generator_module
 from cnnlab.augment.params import N_UNIFORMS, sample_parameters
 from cnnlab.augment.transform import legacy_matrices
 
@@ -153,6 +154,32 @@ def test_flow_is_reproducible_and_subsets_partition_the_data():
     assert sorted(seen_val) == list(range(10))  # legacy: the first fraction is validation
     train.on_epoch_end()
     assert sorted(np.concatenate([train[i][1] for i in range(len(train))])) == sorted(seen_train)
+
+
+@pytest.mark.parametrize("batch", [16, 19])  # 19: the last chunk is padded
+def test_large_batches_in_chunks_equal_the_whole_batch(photo, batch, monkeypatch):
+    """Batches of big photos with a channel shift are processed a few images at a time
+    (cnnlab.augment.chunks); the result must be that of the whole batch."""
+    big = np.asarray(Image.fromarray(photo.astype("uint8")).resize((224, 224)), dtype="float32")
+    x = np.stack([np.roll(big, k, axis=1) for k in range(batch)])
+    settings = dict(
+        rotation_range=40,
+        zoom_range=0.2,
+        horizontal_flip=True,
+        channel_shift_range=9,
+        brightness_range=(0.7, 1.2),
+        rescale=1 / 255,
+    )
+    chunk = chunks.cache_sized_chunk(ImageDataGenerator(**settings).settings, batch, 224, 224)
+    assert chunk is not None and chunk < batch  # this batch really goes through the chunks
+    in_chunks = ImageDataGenerator(**settings).augment_and_standardize(x, (3, 4)).numpy()
+    monkeypatch.setattr(generator_module, "cache_sized_chunk", lambda *args: None)
+    whole = ImageDataGenerator(**settings).augment_and_standardize(x, (3, 4)).numpy()
+    assert in_chunks.shape == whole.shape == (batch, 224, 224, 3)
+    # Same images, same order, same transforms; XLA compiles the two programs separately and
+    # may round the rotation's sine and cosine differently: 1e-5 here, 0.003 of a grey level.
+    np.testing.assert_allclose(in_chunks, whole, rtol=0, atol=1e-4)
+    assert len({float(np.abs(image - big / 255).mean()) for image in in_chunks}) == batch  # each its own transform
 
 
 def test_flow_from_directory_on_the_pets(real_data):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from cnnlab.augment.chunks import cache_sized_chunk, in_chunks
 from cnnlab.augment.iterators import ArrayIterator, DirectoryIterator
 from cnnlab.augment.params import N_UNIFORMS, AugmentSettings, sample_parameters, stateless_uniforms
 from cnnlab.augment.transform import transform_batch
@@ -241,10 +242,12 @@ class ImageDataGenerator:
         """Random transforms for a batch (N, H, W, C), reproducible for a given two-integer seed."""
         return self._augment_compiled(tf.cast(images, tf.float32), tf.constant(seed, tf.int64))
 
-    def _augment(self, images, seed):
-        height, width = images.shape[1], images.shape[2]
+    def _sample(self, images, seed):
         uniforms = tf.random.stateless_uniform((tf.shape(images)[0], N_UNIFORMS), seed=seed)
-        params = sample_parameters(self.settings, uniforms, height, width)
+        return sample_parameters(self.settings, uniforms, images.shape[1], images.shape[2])
+
+    def _augment(self, images, seed):
+        params = self._sample(images, seed)
         return transform_batch(images, params, self.settings.fill_mode, self.settings.cval, self.settings.is_geometric)
 
     @tf.function(jit_compile=True)
@@ -255,7 +258,18 @@ class ImageDataGenerator:
     def _augment_and_normalise_compiled(self, images, seed, scale, mean, divisor):
         # Sampling, the single resampling pass, channel shift, brightness and rescaling are
         # compiled together by XLA, so the pointwise steps ride along with the resampling.
-        return self._normalise(self._augment(images, seed), scale, mean, divisor)
+        params = self._sample(images, seed)
+
+        def augment_and_normalise(chunk_images, chunk_params):
+            augmented = transform_batch(
+                chunk_images, chunk_params, self.settings.fill_mode, self.settings.cval, self.settings.is_geometric
+            )
+            return self._normalise(augmented, scale, mean, divisor)
+
+        chunk = cache_sized_chunk(self.settings, *images.shape[:3])
+        if chunk is None:
+            return augment_and_normalise(images, params)
+        return in_chunks(augment_and_normalise, images, params, chunk)
 
     def augment_and_standardize(self, images, seed: tuple[int, int]):
         """What one training batch goes through: :meth:`augment`, then :meth:`standardize`."""
