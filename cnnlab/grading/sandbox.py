@@ -136,7 +136,12 @@ class Sandbox:
         folders = {str(Path(p).resolve()) for p in hide if Path(p).exists()}
         # A folder that holds the Python installation, cnnlab or the data cannot be covered.
         self.not_hidden = sorted(f for f in folders if any(Path(n).is_relative_to(f) for n in needed))
-        self.hide = sorted(folders - set(self.not_hidden))
+        # A folder inside another hidden folder is covered with it (and, once its parent is
+        # covered, no longer exists to be covered on its own): keep only the outermost.
+        self.hide = []
+        for folder in sorted(folders - set(self.not_hidden)):  # a parent sorts before its children
+            if not any(Path(folder).is_relative_to(outer) for outer in self.hide):
+                self.hide.append(folder)
         self.namespaces = namespaces_available()
         self.uid = BASE_UID + slot if self.namespaces else os.getuid()
         self.gid = BASE_UID + slot if self.namespaces else os.getgid()

@@ -240,6 +240,18 @@ def test_trusted_process_never_imports_submission_code():
     assert keras.__version__  # rebuilt models use the same Keras
 
 
+def test_nested_folders_are_hidden_once_by_their_outermost_folder(tmp_path):
+    """Submissions in a folder with the output folder inside it: covering the outer folder
+    hides both; covering the inner one after it would fail (it no longer exists there)."""
+    from cnnlab.grading.limits import Limits
+    from cnnlab.grading.sandbox import Sandbox
+
+    for inner in ("out", "a/b"):
+        (tmp_path / inner).mkdir(parents=True)
+    with Sandbox(Limits(), [tmp_path / "out", tmp_path, tmp_path / "a" / "b"]) as box:
+        assert box.hide == [str(tmp_path.resolve())]
+
+
 def test_folders_holding_the_package_are_not_hidden_but_reported(tmp_path):
     from cnnlab.grading.limits import Limits
     from cnnlab.grading.sandbox import Sandbox
