@@ -4,12 +4,14 @@ their question's tests, and no hint gives the answer away.
 The exports are made here, in this process, by running the hidden files' export code on the
 solution's answer cells (or on an answer with one realistic mistake), as the grader's export
 cells would in the student's kernel; the trusted side's :func:`run_tests` then reads them.
-One lab is also graded end to end through ``cnnlab grade``.
+Labs 01, 03, 04 and 05 are also graded end to end through ``cnnlab grade`` (lab 02 in
+test_adversarial.py).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +29,12 @@ ROOT = Path(__file__).resolve().parents[2]
 HIDDEN_LABS = sorted(path.stem.removeprefix("lab") for path in (ROOT / "solutions" / "hidden").glob("lab*.py"))
 
 
-EARLIER_CELLS = {"03": "reference = keras.applications.VGG16(weights=None)"}  # what lab 03's q2 answer reads
+# What answers or exports read from earlier cells: lab 03's q2 answer reads `reference`, lab
+# 05's q1 export the notebook's `pretrained` network (untrained here: only its layers matter).
+EARLIER_CELLS = {
+    "03": "reference = keras.applications.VGG16(weights=None)",
+    "05": "pretrained = cnnlab.models.convnet(num_classes=5)",
+}
 
 
 def answer_cells(lab: str) -> dict[str, str]:
@@ -35,10 +42,12 @@ def answer_cells(lab: str) -> dict[str, str]:
     return {c.metadata["cnnlab"]["question"]: c.source for c in notebook.cells if "question" in c.metadata.get("cnnlab", {})}  # fmt: skip
 
 
-def run_exports(lab: str, tmp_path: Path, changed: dict[str, tuple[str, str]] | None = None, extra: str = ""):
+def run_exports(lab: str, tmp_path: Path, changed: dict | None = None, after_training: str = "") -> dict:
     """Define the solution's answers (with ``changed[q] = (old, new)`` substituted), run every
-    export whose anchor is a question, and return the hidden tests' results by test name."""
-    exports_dir = tmp_path / "exports"
+    export anchored on a question, and return the hidden tests' results by test name.
+
+    Exports anchored on a later cell (after training) run only when ``after_training``
+    defines what those cells would have made."""
     namespace = {}
     exec("import keras\nimport numpy as np\nimport cnnlab", namespace)  # the labs' setup imports
     exec(EARLIER_CELLS.get(lab, ""), namespace)
@@ -46,23 +55,21 @@ def run_exports(lab: str, tmp_path: Path, changed: dict[str, tuple[str, str]] | 
         old, new = (changed or {}).get(question, ("", ""))
         assert old in source, f"the mutation for {question} no longer matches the solution"
         exec(source.replace(old, new) if old else source, namespace)
-    exec(extra, namespace)
+    exec(after_training, namespace)
+    exec("from cnnlab.grading.export import export_array, export_model, export_value", namespace)
     hidden = load_hidden_tests(str(hidden_tests_path(lab)))
-    exec("from cnnlab.grading.export import export_array, export_model, export_value, record_failure", namespace)
-    import os
-
+    exports_dir = tmp_path / "exports"
     os.environ["CNNLAB_EXPORT_DIR"] = str(exports_dir)
     try:
         for anchor, question, code in hidden.EXPORTS:
-            if anchor.startswith("q") or extra:
+            if anchor.startswith("q") or after_training:
                 try:
                     exec(code, namespace)
-                except Exception as failure:
+                except Exception as failure:  # as the grader's export cell does
                     export_helpers.record_failure(question, failure)
     finally:
         del os.environ["CNNLAB_EXPORT_DIR"]
-    results = run_tests(hidden, str(exports_dir), 64 << 20)
-    return {r["name"]: r for r in results}
+    return {r["name"]: r for r in run_tests(hidden, str(exports_dir), 64 << 20)}
 
 
 @pytest.mark.parametrize("lab", HIDDEN_LABS)
@@ -75,82 +82,100 @@ def test_every_question_has_hidden_tests_and_every_export_an_anchor(lab):
     assert lab_points(lab) > 0
 
 
-LAB01_MISTAKES = {
-    # question: (solution text, mistaken text), the test names that must fail, a hint fragment
-    "flipped kernel": (
-        {
-            "q1": (
-                'weights = np.asarray(kernel, dtype="float32")',
-                'weights = np.asarray(kernel, dtype="float32")[::-1, ::-1]',
-            )
-        },
+# (lab, mistake): ({question: (solution text, mistaken text)}, tests that must fail, a hint fragment)
+MISTAKES = {
+    ("01", "flipped kernel"): (
+        {"q1": ('weights = np.asarray(kernel, dtype="float32")', 'weights = np.asarray(kernel, dtype="float32")[::-1, ::-1]')},
         {"fixed-weight Conv2D layer: response to a new kernel"},
         "not flipped",
     ),
-    "no flip in convolve": (
+    ("01", "no flip in convolve"): (
         {"q2": ("return cross_correlate(image, kernel[::-1, ::-1])", "return cross_correlate(image, kernel)")},
         {"true convolution on other sizes"},
         "flip the kernel",
     ),
-    "float size": ({"q4": ("return int(size)", "return size")}, {"whole output sizes"}, "must return an int"),
-    "weights without biases": (
+    ("01", "float size"): ({"q4": ("return int(size)", "return size")}, {"whole output sizes"}, "must return an int"),
+    ("01", "weights without biases"): (
         {"q6": ("conv1_parameters = (11 * 11 * 3 + 1) * 96", "conv1_parameters = 11 * 11 * 3 * 96")},
         {"AlexNet CONV1 and POOL1"},
         "params",
     ),
-}
-
-
-def test_lab01_solution_passes_every_hidden_test(tmp_path):
-    results = run_exports("01", tmp_path)
-    assert len(results) == 10 and all(r["passed"] for r in results.values()), [r for r in results.values() if not r["passed"]]  # fmt: skip
-
-
-@pytest.mark.parametrize("mistake", sorted(LAB01_MISTAKES))
-def test_lab01_mistakes_fail_only_their_tests(tmp_path, mistake):
-    changed, failing, hint = LAB01_MISTAKES[mistake]
-    results = run_exports("01", tmp_path, changed)
-    assert {name for name, r in results.items() if not r["passed"]} == failing
-    for name in failing:
-        assert hint in results[name]["hint"]
-        assert not any(value in results[name]["hint"] for value in ("55", "34944", "34,944", "27"))
-
-
-LAB03_MISTAKES = {
-    "narrow classifier": (
+    ("03", "narrow classifier"): (
         {"q1": ('Dense(4096, activation="relu", name="fc1")', 'Dense(1024, activation="relu", name="fc1")')},
         {"VGG16 classifier, other number of classes"},
         "fc1",
     ),
-    "MiB instead of MB": (
+    ("03", "MiB instead of MB"): (
         {"q2": ("megabytes_per_image = total_activations * 4 / 1e6", "megabytes_per_image = total_activations * 4 / 2**20")},
         {"VGG16 activation memory"},
         "10^6",
     ),
-    "ReLU before the addition": (
+    ("03", "ReLU before the addition"): (
         {"q3": ("return keras.layers.ReLU()(keras.layers.Add()([y, shortcut]))", "return keras.layers.Add()([keras.layers.ReLU()(y), shortcut])")},
         {"residual block identity shortcut"},
         "final ReLU",
     ),
+    ("04", "no clipping"): (
+        {"q1": ("p = np.clip(probabilities, 1e-7, 1.0)", "p = probabilities")},
+        {"cross-entropy with a zero probability"},
+        "clip",
+    ),
+    ("04", "no bias correction"): (
+        {"q2": ("alpha = learning_rate * np.sqrt(1 - beta_2**t) / (1 - beta_1**t)", "alpha = learning_rate")},
+        {"Adam steps with other betas"},
+        "bias corrections",
+    ),
+    ("04", "ReLU inside the convolution"): (
+        {"q3": ("x = keras.layers.Conv2D(filters, size, kernel_regularizer=l2)(x)", 'x = keras.layers.Conv2D(filters, size, activation="relu", kernel_regularizer=l2)(x)')},
+        {"BatchNormalization before each ReLU"},
+        "before its ReLU",
+    ),
+    ("04", "no decay on the classifier"): (
+        {"q3": ('outputs = keras.layers.Dense(10, activation="softmax", kernel_regularizer=l2)(x)', 'outputs = keras.layers.Dense(10, activation="softmax")(x)')},
+        {"L2 weight decay on every kernel"},
+        "every Conv2D and Dense",
+    ),
+    ("05", "extractor left trainable"): (
+        {"q1": ("extractor.trainable = False", "pass")},
+        {"feature extractor: frozen, the pretrained 256 features", "new head on the extractor, for another number of classes"},
+        "frozen",
+    ),
+    ("05", "BatchNormalization unfrozen"): (
+        {"q2": ("if isinstance(layer, keras.layers.BatchNormalization):\n            layer.trainable = False", "pass")},
+        {"BatchNormalization stays frozen"},
+        "BatchNormalization",
+    ),
 }  # fmt: skip
+# Values that must never appear in a hint: answers of the labs' questions.
+ANSWERS = ("55", "34944", "34,944", "15,237,608", "15237608", "60.9", "431754", "431,754", "1285", "771")
+# Exports anchored on a cell (after training) are not made here, so their tests fail here.
+NOT_MADE_HERE = {"02": {"trained ConvNet test accuracy"}, "03": {"trained small VGG test accuracy"}}
 
 
-def test_lab03_answers_pass_and_an_untrained_network_does_not(tmp_path):
-    results = run_exports("03", tmp_path, extra="small_vgg = build_small_vgg()")  # untrained
+@pytest.mark.parametrize("lab", HIDDEN_LABS)
+def test_solution_answers_pass_every_hidden_test(lab, tmp_path):
+    results = run_exports(lab, tmp_path)
     failed = {name for name, r in results.items() if not r["passed"]}
-    assert failed == {"trained small VGG test accuracy"}, [results[n] for n in failed]
-    assert "below the grading threshold" in results["trained small VGG test accuracy"]["hint"]
+    assert failed == NOT_MADE_HERE.get(lab, set()), [results[name] for name in failed]
 
 
-@pytest.mark.parametrize("mistake", sorted(LAB03_MISTAKES))
-def test_lab03_mistakes_fail_only_their_tests(tmp_path, mistake):
-    changed, failing, hint = LAB03_MISTAKES[mistake]
-    results = run_exports("03", tmp_path, changed)
-    untrained = {"trained small VGG test accuracy"}  # nothing is trained here, so that export is missing
-    assert {name for name, r in results.items() if not r["passed"]} == failing | untrained
+@pytest.mark.parametrize("lab, mistake", sorted(MISTAKES))
+def test_mistakes_fail_only_their_tests_with_a_hint(lab, mistake, tmp_path):
+    changed, failing, hint = MISTAKES[lab, mistake]
+    results = run_exports(lab, tmp_path, changed)
+    assert {name for name, r in results.items() if not r["passed"]} == failing | NOT_MADE_HERE.get(lab, set())
     for name in failing:
         assert hint in results[name]["hint"]
-        assert not any(value in results[name]["hint"] for value in ("15,237,608", "15237608", "60.9", "4096"))
+        assert not any(answer in results[name]["hint"] for answer in ANSWERS)
+
+
+def test_an_untrained_network_fails_the_trained_test(tmp_path):
+    results = run_exports(
+        "03", tmp_path, after_training="small_vgg = build_small_vgg()"
+    )  # the export after training, untrained
+    assert not results["trained small VGG test accuracy"]["passed"]
+    assert "below the grading threshold" in results["trained small VGG test accuracy"]["hint"]
+    assert all(r["passed"] for name, r in results.items() if name != "trained small VGG test accuracy")
 
 
 def test_lab01_graded_end_to_end(tmp_path):
@@ -175,15 +200,17 @@ def test_lab01_graded_end_to_end(tmp_path):
     assert points == {"q1": 2, "q2": 3, "q3": 2, "q4": 1, "q5": 3, "q6": 3}
 
 
-def test_lab03_solution_graded_end_to_end(tmp_path):
-    """The heaviest lab through the sandbox: two VGG16s and VGG A to E fit the default memory
-    limit, and the trained small VGG is exported after training and passes."""
-    nbformat.write(nbformat.read(ROOT / "solutions" / "03_vgg_and_classics.ipynb", as_version=4), tmp_path / "s.ipynb")
+@pytest.mark.parametrize("lab", ["03", "04", "05"])
+def test_solution_graded_end_to_end_earns_every_point(lab, tmp_path):
+    """Through the sandbox, with training: lab 03 (two VGG16s and VGG A to E) fits the default
+    memory limit, and the exports made after training (lab 03's small VGG, lab 05's
+    pretrained network) are read back and pass."""
+    nbformat.write(nbformat.read(lab_notebook(lab, "solutions"), as_version=4), tmp_path / "s.ipynb")
     out = tmp_path / "out"
     completed = subprocess.run(
-        [sys.executable, "-m", "cnnlab", "grade", "--lab", "03", str(tmp_path / "s.ipynb"), "--out", str(out)],
+        [sys.executable, "-m", "cnnlab", "grade", "--lab", lab, str(tmp_path / "s.ipynb"), "--out", str(out)],
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-3000:]
     result = json.loads((out / "s.json").read_text())
-    assert (result["status"], result["score"], result["max_score"]) == ("graded", 10, 10), result
+    assert result["status"] == "graded" and result["score"] == result["max_score"] == lab_points(lab), result
