@@ -6,10 +6,12 @@ batch before it can write its output. This benchmark measures, side by side in o
 fixed 224x224x3 batch of 32 with random rotations (the bare work of ``benchmarks/augment.py``):
 
 - bound:     the bare XLA resampling (cnnlab.augment.transform.resample), nothing else;
-- fused:     resampling, min/max, clip and rescale in one XLA program (what cnnlab does);
+- fused:     resampling, min/max, clip and rescale in one XLA program (what cnnlab does on a
+             GPU and for small images);
 - split:     XLA resampling, then TensorFlow's own (Eigen) min/max reductions, then an XLA clip;
 - chunked:   one XLA program looping over chunks of 8 images, so that each chunk's
-             resampled pixels are still in cache when they are reduced and clipped;
+             resampled pixels are still in cache when they are reduced and clipped (what
+             cnnlab.augment.chunks does for large images on a CPU);
 - one-sided: one reduction instead of two (a positive shift can only cross the max, a negative
              one only the min), folded into the resampling program.
 
@@ -63,7 +65,6 @@ def split(images, projective, shift):
 @tf.function(jit_compile=True)
 def chunked(images, projective, shift):
     chunks = BATCH // CHUNK
-
     image_chunks = tf.reshape(images, (chunks, CHUNK, SIZE, SIZE, 3))
     projective_chunks, shift_chunks = tf.reshape(projective, (chunks, CHUNK, 8)), tf.reshape(shift, (chunks, CHUNK))
 

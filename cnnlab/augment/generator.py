@@ -258,6 +258,7 @@ class ImageDataGenerator:
     def _augment_and_normalise_compiled(self, images, seed, scale, mean, divisor):
         # Sampling, the single resampling pass, channel shift, brightness and rescaling are
         # compiled together by XLA, so the pointwise steps ride along with the resampling.
+        # Large batches that need a per-image reduction go through in cache-sized chunks.
         params = self._sample(images, seed)
 
         def augment_and_normalise(chunk_images, chunk_params):
