@@ -169,6 +169,28 @@ def test_mistakes_fail_only_their_tests_with_a_hint(lab, mistake, tmp_path):
         assert not any(answer in results[name]["hint"] for answer in ANSWERS)
 
 
+# Other correct answers, written differently from the solution: they must lose nothing.
+ALTERNATIVES = {
+    ("01", "layer built on its first call"): {
+        "q1": (
+            'layer = keras.layers.Conv2D(1, weights.shape, padding="same", use_bias=False, trainable=False)\n    layer.build((None, None, None, 1))\n    layer.set_weights([weights[:, :, None, None]])\n    return layer',
+            'return keras.layers.Conv2D(1, weights.shape, padding="same", use_bias=False, kernel_initializer=keras.initializers.Constant(weights[:, :, None, None]))',
+        )
+    },
+    ("03", "dropout in the classifier, as in the lecture's code"): {
+        "q1": ('x = keras.layers.Dense(4096, activation="relu", name="fc1")(x)', 'x = keras.layers.Dense(4096, activation="relu", name="fc1")(x)\n    x = keras.layers.Dropout(0.5)(x)')
+    },
+    ("04", "Activation layers instead of ReLU layers"): {"q3": ("x = keras.layers.ReLU()(x)", 'x = keras.layers.Activation("relu")(x)')},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("lab, variant", sorted(ALTERNATIVES))
+def test_other_correct_answers_pass(lab, variant, tmp_path):
+    results = run_exports(lab, tmp_path, ALTERNATIVES[lab, variant])
+    failed = {name for name, r in results.items() if not r["passed"]}
+    assert failed == NOT_MADE_HERE.get(lab, set()), [results[name] for name in failed]
+
+
 def test_an_untrained_network_fails_the_trained_test(tmp_path):
     results = run_exports(
         "03", tmp_path, after_training="small_vgg = build_small_vgg()"
