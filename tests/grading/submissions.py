@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 from pathlib import Path
 
 import nbformat
@@ -78,3 +79,8 @@ def honest_partial() -> nbformat.NotebookNode:
 
 def nbformat3() -> bytes:
     return json.dumps({"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": [{"cells": []}]}).encode()
+
+
+def grade_command(lab: str, notebooks, out: Path, *options: str) -> list[str]:
+    """The ``cnnlab grade`` command line for these notebooks, as an instructor types it."""
+    return [sys.executable, "-m", "cnnlab", "grade", "--lab", lab, *map(str, notebooks), "--out", str(out), *options]

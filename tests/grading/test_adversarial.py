@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -208,20 +207,8 @@ def _structure_attacks() -> dict:
 
 def grade(folder: Path, out: Path, jobs: int, cell_timeout: int, notebook_timeout: int) -> subprocess.CompletedProcess:
     env = {**os.environ, "CNNLAB_GRADER_SECRET": SECRET}
-    command = [
-        sys.executable,
-        "-m",
-        "cnnlab",
-        "grade",
-        "--lab",
-        "02",
-        *map(str, sorted(folder.glob("*.ipynb"))),
-        "--out",
-        str(out),
-        "--jobs",
-        str(jobs),
-    ]
-    command += ["--cell-timeout", str(cell_timeout), "--notebook-timeout", str(notebook_timeout)]
+    options = ["--jobs", str(jobs), "--cell-timeout", str(cell_timeout), "--notebook-timeout", str(notebook_timeout)]
+    command = s.grade_command("02", sorted(folder.glob("*.ipynb")), out, *options)
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=3000)
 
 
@@ -397,12 +384,12 @@ def test_rerun_skips_graded_submissions_unless_forced(attack_batch, tmp_path):
     out = attack_batch["out"]
     before = (out / "fast_partial.json").read_bytes()
     again = subprocess.run(
-        [sys.executable, "-m", "cnnlab", "grade", "--lab", "02", str(attack_batch["folder"] / "fast_partial.ipynb"), "--out", str(out)],
+        s.grade_command("02", [attack_batch["folder"] / "fast_partial.ipynb"], out),
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert "1 already graded" in again.stdout and (out / "fast_partial.json").read_bytes() == before
     forced = subprocess.run(
-        [sys.executable, "-m", "cnnlab", "grade", "--lab", "02", str(attack_batch["folder"] / "fast_partial.ipynb"), "--out", str(tmp_path), "--force"],
+        s.grade_command("02", [attack_batch["folder"] / "fast_partial.ipynb"], tmp_path, "--force"),
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert json.loads((tmp_path / "fast_partial.json").read_text())["score"] == 5, forced.stdout

@@ -45,17 +45,7 @@ def test_interrupted_batch_loses_no_finished_result(tmp_path):
     folder.mkdir()
     for i in range(3):
         s.write(folder, f"student_{i}", s.blank())
-    command = [
-        sys.executable,
-        "-m",
-        "cnnlab",
-        "grade",
-        "--lab",
-        "02",
-        *map(str, sorted(folder.glob("*.ipynb"))),
-        "--out",
-        str(out),
-    ]
+    command = s.grade_command("02", sorted(folder.glob("*.ipynb")), out)
     grader = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while not list(out.glob("student_*.json")) and time.monotonic() < deadline:
