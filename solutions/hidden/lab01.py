@@ -6,27 +6,56 @@ tests below run in the grader's trusted process and compute the expected results
 with NumPy, independently of the solution. Hints never contain expected values.
 """
 
+from inspect import getsource
+
 import numpy as np
 
 from cnnlab.grading.hidden import HiddenTest
 
-# Probes: seeded, so that the kernel side and the trusted side draw the same numbers.
-Q1_PROBE_SEED, Q1_KERNEL_SEED = 1101, 1102
-Q2_CASES = [((9, 7), (3, 3), 1201), ((12, 10), (5, 5), 1202)]  # (image shape, kernel shape, seed)
-Q3_SEED = 1301
+
+# Probes: seeded inputs. Each export cell defines and calls the very function below (its source
+# travels with the cell), and the tests call it here: one source for both sides.
+def _q1_probes():
+    import numpy
+
+    probe = numpy.random.default_rng(1101).normal(size=(2, 11, 9, 1)).astype("float32")
+    return probe, numpy.random.default_rng(1102).normal(size=(3, 3)).astype("float32")
+
+
+def _q2_probes():
+    """An image and a kernel of other sizes than the public check's, twice."""
+    import numpy
+
+    cases = []
+    for image_shape, kernel_shape, seed in [((9, 7), (3, 3), 1201), ((12, 10), (5, 5), 1202)]:
+        rng = numpy.random.default_rng(seed)
+        cases.append((rng.normal(size=image_shape).astype("float32"), rng.normal(size=kernel_shape).astype("float32")))
+    return cases
+
+
+def _q3_probes():
+    import numpy
+
+    rng = numpy.random.default_rng(1301)
+    return rng.normal(size=(8, 7, 3)).astype("float32"), rng.normal(size=(3, 3, 3)).astype("float32")
+
+
+def _q5_probes():
+    import numpy
+
+    rng = numpy.random.default_rng(1501)
+    plane = rng.normal(size=(12, 18)).astype("float32")  # both window sizes divide it
+    return plane, rng.normal(size=(2, 8, 6, 3)).astype("float32")
+
+
 Q4_CASES = [(227, 11, 4, 0), (32, 5, 1, 2), (7, 3, 2, 0), (10, 4, 3, 0), (5, 3, 2, 1), (28, 5, 1, 0)]
 Q4_NOT_WHOLE = [(224, 11, 4, 0), (6, 3, 2, 0), (32, 4, 3, 0)]
-Q5_SEED = 1501
-
 
 EXPORTS = [
     (
         "q1",
         "q1",
-        "import numpy as _np\n"
-        f"_rng = _np.random.default_rng({Q1_PROBE_SEED})\n"
-        "_probe = _rng.normal(size=(2, 11, 9, 1)).astype('float32')\n"
-        f"_kernel = _np.random.default_rng({Q1_KERNEL_SEED}).normal(size=(3, 3)).astype('float32')\n"
+        getsource(_q1_probes) + "import numpy as _np\n_probe, _kernel = _q1_probes()\n"
         "_layer = fixed_conv_layer(_kernel)\n"
         "export_array('q1_response', _np.asarray(_layer(_probe)))\n"  # first: a layer may build on its first call
         "export_value('q1_layer', {'type': type(_layer).__name__, 'weights': [list(w.shape) for w in _layer.get_weights()]})",
@@ -34,23 +63,11 @@ EXPORTS = [
     (
         "q2",
         "q2",
-        "import numpy as _np\n"
-        f"for _i, (_image_shape, _kernel_shape, _seed) in enumerate({Q2_CASES!r}):\n"
-        "    _rng = _np.random.default_rng(_seed)\n"
-        "    _image = _rng.normal(size=_image_shape).astype('float32')\n"
-        "    _kernel = _rng.normal(size=_kernel_shape).astype('float32')\n"
+        getsource(_q2_probes) + "for _i, (_image, _kernel) in enumerate(_q2_probes()):\n"
         "    export_array(f'q2_correlation_{_i}', cross_correlate(_image, _kernel))\n"
         "    export_array(f'q2_convolution_{_i}', convolve(_image, _kernel))",
     ),
-    (
-        "q3",
-        "q3",
-        "import numpy as _np\n"
-        f"_rng = _np.random.default_rng({Q3_SEED})\n"
-        "_image = _rng.normal(size=(8, 7, 3)).astype('float32')\n"
-        "_kernel = _rng.normal(size=(3, 3, 3)).astype('float32')\n"
-        "export_array('q3_response', multichannel_response(_image, _kernel))",
-    ),
+    ("q3", "q3", getsource(_q3_probes) + "export_array('q3_response', multichannel_response(*_q3_probes()))"),
     (
         "q4",
         "q4",
@@ -68,10 +85,7 @@ EXPORTS = [
     (
         "q5",
         "q5",
-        "import numpy as _np\n"
-        f"_rng = _np.random.default_rng({Q5_SEED})\n"
-        "_plane = _rng.normal(size=(12, 18)).astype('float32')\n"
-        "_batch = _rng.normal(size=(2, 8, 6, 3)).astype('float32')\n"
+        getsource(_q5_probes) + "import numpy as _np\n_plane, _batch = _q5_probes()\n"
         "export_array('q5_max_pool_2', max_pool(_plane, 2))\n"
         "export_array('q5_max_pool_3', max_pool(_plane, 3))\n"
         "_layer = average_pool_as_conv(2, 3)\n"
@@ -115,8 +129,7 @@ def fixed_layer(exports):
 
 def fixed_layer_response(exports):
     response = exports.array("q1_response")
-    probe = np.random.default_rng(Q1_PROBE_SEED).normal(size=(2, 11, 9, 1)).astype("float32")
-    kernel = np.random.default_rng(Q1_KERNEL_SEED).normal(size=(3, 3)).astype("float32")
+    probe, kernel = _q1_probes()
     if response.shape != probe.shape:
         return "on a batch of grayscale images the output must keep the batch, height and width ('same' padding)"
     if not _close(response, _same_response(probe, kernel)):
@@ -124,32 +137,22 @@ def fixed_layer_response(exports):
     return None
 
 
-def _q2_expected(index):
-    image_shape, kernel_shape, seed = Q2_CASES[index]
-    rng = np.random.default_rng(seed)  # the export cell draws the image, then the kernel
-    image = rng.normal(size=image_shape).astype("float32")
-    kernel = rng.normal(size=kernel_shape).astype("float32")
-    return _correlate(image, kernel), _correlate(image, kernel[::-1, ::-1])
-
-
 def correlation(exports):
-    for index in range(len(Q2_CASES)):
-        if not _close(exports.array(f"q2_correlation_{index}"), _q2_expected(index)[0]):
+    for index, (image, kernel) in enumerate(_q2_probes()):
+        if not _close(exports.array(f"q2_correlation_{index}"), _correlate(image, kernel)):
             return "cross_correlate is wrong on an image and kernel of other sizes ('valid' mode, kernel not flipped)"
     return None
 
 
 def true_convolution(exports):
-    for index in range(len(Q2_CASES)):
-        if not _close(exports.array(f"q2_convolution_{index}"), _q2_expected(index)[1]):
+    for index, (image, kernel) in enumerate(_q2_probes()):
+        if not _close(exports.array(f"q2_convolution_{index}"), _correlate(image, kernel[::-1, ::-1])):
             return "convolve is wrong on an image and kernel of other sizes: flip the kernel in both directions"
     return None
 
 
 def multichannel(exports):
-    rng = np.random.default_rng(Q3_SEED)
-    image = rng.normal(size=(8, 7, 3)).astype("float32")
-    kernel = rng.normal(size=(3, 3, 3)).astype("float32")
+    image, kernel = _q3_probes()
     expected = sum(_correlate(image[:, :, c], kernel[:, :, c]) for c in range(3))
     if not _close(exports.array("q3_response"), expected):
         return "one filter gives one 2-D output: correlate each channel with its slice and add them"
@@ -181,7 +184,7 @@ def sizes_not_whole(exports):
 
 
 def max_pooling(exports):
-    plane = np.random.default_rng(Q5_SEED).normal(size=(12, 18)).astype("float32")  # both sizes divide it
+    plane, _ = _q5_probes()
     for size in (2, 3):
         windows = np.lib.stride_tricks.sliding_window_view(plane, (size, size))[::size, ::size]
         if not _close(exports.array(f"q5_max_pool_{size}"), windows.max(axis=(2, 3))):
@@ -192,9 +195,7 @@ def max_pooling(exports):
 def average_pooling(exports):
     if exports.value("q5_layer") != "Conv2D":
         return "average_pool_as_conv must return a keras.layers.Conv2D"
-    rng = np.random.default_rng(Q5_SEED)
-    rng.normal(size=(12, 18))  # the max-pooling probe comes first
-    batch = rng.normal(size=(2, 8, 6, 3)).astype("float32")
+    _, batch = _q5_probes()
     expected = batch.reshape(2, 4, 2, 3, 2, 3).mean(axis=(2, 4))
     if not _close(exports.array("q5_average"), expected):
         return (

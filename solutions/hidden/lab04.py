@@ -6,11 +6,12 @@ process: the losses are recomputed with NumPy, the optimizer steps with Keras's 
 optimizers, and the models are rebuilt through the allow-list. Hints never contain expected values.
 """
 
+from inspect import getsource
+
 import numpy as np
 
 from cnnlab.grading.hidden import HiddenTest
 
-Q1_SEED, Q2_SEED = 4101, 4201
 STEPS = 4
 SGD_RATE = 0.05
 MOMENTUM_RATE, MOMENTUM = 0.05, 0.8
@@ -18,33 +19,32 @@ ADAM = dict(learning_rate=0.01, beta_1=0.8, beta_2=0.99)
 CONFIGS = {"plain": {}, "dropout": {"dropout": 0.25}, "decay": {"weight_decay": 1e-3}, "batchnorm": {"batchnorm": True}}
 
 
+# Probes: seeded inputs. Each export cell defines and calls the very function below (its source
+# travels with the cell), and the tests call it here: one source for both sides.
 def _loss_probes():
-    """The numbers the q1 export cell draws, in the same order."""
-    rng = np.random.default_rng(Q1_SEED)
-    labels = np.eye(4, dtype="float32")[rng.integers(0, 4, 7)]
-    probabilities = rng.dirichlet(np.ones(4), 7).astype("float32")
+    import numpy
+
+    rng = numpy.random.default_rng(4101)
+    labels = numpy.eye(4, dtype="float32")[rng.integers(0, 4, 7)]
+    probabilities = rng.dirichlet(numpy.ones(4), 7).astype("float32")
     probabilities[0] = (1 - labels[0]) / 3  # the true class gets probability 0: clipping matters
     targets = rng.normal(size=(6, 3)).astype("float32")
     predictions = (3 * rng.normal(size=(6, 3))).astype("float32")
     return labels, probabilities, targets, predictions
 
 
-def _gradient_probes():
-    rng = np.random.default_rng(Q2_SEED)
-    return rng.normal(size=5).astype("float32"), [rng.normal(size=5).astype("float32") for _ in range(STEPS)]
+def _gradient_probes(steps=STEPS):
+    import numpy
+
+    rng = numpy.random.default_rng(4201)
+    return rng.normal(size=5).astype("float32"), [rng.normal(size=5).astype("float32") for _ in range(steps)]
 
 
 EXPORTS = [
     (
         "q1",
         "q1",
-        "import numpy as _np\n"
-        f"_rng = _np.random.default_rng({Q1_SEED})\n"
-        "_labels = _np.eye(4, dtype='float32')[_rng.integers(0, 4, 7)]\n"
-        "_probabilities = _rng.dirichlet(_np.ones(4), 7).astype('float32')\n"
-        "_probabilities[0] = (1 - _labels[0]) / 3\n"
-        "_targets = _rng.normal(size=(6, 3)).astype('float32')\n"
-        "_predictions = (3 * _rng.normal(size=(6, 3))).astype('float32')\n"
+        getsource(_loss_probes) + "_labels, _probabilities, _targets, _predictions = _loss_probes()\n"
         "export_value('q1_losses', {\n"
         "    'cross_entropy': float(cross_entropy(_labels, _probabilities)),\n"
         "    'l1': float(l1_loss(_targets, _predictions)),\n"
@@ -57,11 +57,8 @@ EXPORTS = [
     (
         "q2",
         "q2",
-        "import numpy as _np\n"
-        f"_rng = _np.random.default_rng({Q2_SEED})\n"
-        "_w0 = _rng.normal(size=5).astype('float32')\n"
-        f"_gradients = [_rng.normal(size=5).astype('float32') for _ in range({STEPS})]\n"
-        "_w = _w0.copy()\n"
+        getsource(_gradient_probes).replace("steps=STEPS", f"steps={STEPS}")
+        + "import numpy as _np\n_w0, _gradients = _gradient_probes()\n_w = _w0.copy()\n"
         "_path = []\n"
         "for _g in _gradients:\n"
         f"    _w = sgd_step(_w, _g, {SGD_RATE})\n"

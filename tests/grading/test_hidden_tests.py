@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -24,6 +23,8 @@ from cnnlab.grading.assemble import assemble
 from cnnlab.grading.batch import hidden_tests_path, lab_points
 from cnnlab.grading.trusted import load_hidden_tests, run_tests
 from cnnlab.notebooks.catalog import lab_notebook
+
+from .submissions import grade_command
 
 ROOT = Path(__file__).resolve().parents[2]
 HIDDEN_LABS = sorted(path.stem.removeprefix("lab") for path in (ROOT / "solutions" / "hidden").glob("lab*.py"))
@@ -211,7 +212,7 @@ def test_lab01_graded_end_to_end(tmp_path):
     nbformat.write(mistaken, tmp_path / "float_size.ipynb")
     out = tmp_path / "out"
     completed = subprocess.run(
-        [sys.executable, "-m", "cnnlab", "grade", "--lab", "01", str(tmp_path / "solution.ipynb"), str(tmp_path / "float_size.ipynb"), "--out", str(out)],
+        grade_command("01", [tmp_path / "solution.ipynb", tmp_path / "float_size.ipynb"], out),
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -230,7 +231,7 @@ def test_solution_graded_end_to_end_earns_every_point(lab, tmp_path):
     nbformat.write(nbformat.read(lab_notebook(lab, "solutions"), as_version=4), tmp_path / "s.ipynb")
     out = tmp_path / "out"
     completed = subprocess.run(
-        [sys.executable, "-m", "cnnlab", "grade", "--lab", lab, str(tmp_path / "s.ipynb"), "--out", str(out)],
+        grade_command(lab, [tmp_path / "s.ipynb"], out),
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-3000:]
