@@ -161,46 +161,34 @@ def assign(args) -> int:
 def grade(args) -> int:
     """Grade submitted notebooks into --out: per-submission JSON, Gradescope files, a gradebook."""
     from cnnlab.grading.batch import grade_batch
+    from cnnlab.grading.isolation import IsolationUnavailable
     from cnnlab.grading.limits import Limits
 
     limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout)
     paths = [Path(p) for p in args.submissions]
-    missing = [str(p) for p in paths if not p.is_file()]
+    missing = [str(p) for p in paths if not os.path.lexists(p)]
     if missing:
         print(f"no such submission file(s): {', '.join(missing)}", file=sys.stderr)
         return 2
-    grade_batch(args.lab, paths, Path(args.out), jobs=args.jobs, force=args.force, limits=limits, profile=args.profile)
+    try:
+        grade_batch(
+            args.lab, paths, Path(args.out), jobs=args.jobs, force=args.force, limits=limits, profile=args.profile,
+            isolation=args.isolation, allow_unsafe=args.unsafe_no_isolation, visibility=args.visibility,
+        )  # fmt: skip
+    except IsolationUnavailable as error:
+        print(f"cnnlab grade: {error}", file=sys.stderr)
+        return 3
     return 0
 
 
 def gradescope(args) -> int:
-    """Grade the one notebook in a Gradescope autograder container."""
-    import json
+    """Grade the one notebook in a Gradescope autograder container; results.json is always written."""
+    from cnnlab.grading.gradescope import grade_in_gradescope
 
-    from cnnlab.grading.batch import grade_one
-    from cnnlab.grading.limits import Limits
-    from cnnlab.grading.results import gradescope_json, write_atomically
-    from cnnlab.notebooks.catalog import resolve_lab
-
-    notebooks = sorted(Path(args.submission_dir).glob("*.ipynb"))
-    results_path = Path(args.results)
-    lab = resolve_lab(args.lab)
-    if len(notebooks) != 1:
-        from cnnlab.grading.results import SubmissionResult
-
-        result = SubmissionResult(
-            "submission",
-            lab,
-            "ungradable",
-            reason="not-a-notebook",
-            message=f"expected one .ipynb file, found {len(notebooks)}",
-        )
-    else:
-        hide = [results_path.parent.resolve(), Path(args.submission_dir).resolve()]
-        result = grade_one(notebooks[0], lab, notebooks[0].stem, Limits(), profile=args.profile, hide=hide)
-    write_atomically(results_path, json.dumps(gradescope_json(result), indent=1))
-    print(f"{result.score:g}/{result.max_score:g} {result.status} {result.reason or ''}")
-    return 0
+    return grade_in_gradescope(
+        args.lab, Path(args.submission_dir), Path(args.results), profile=args.profile, isolation=args.isolation,
+        allow_unsafe=args.unsafe_no_isolation, visibility=args.visibility,
+    )  # fmt: skip
 
 
 def release(args) -> int:
@@ -212,6 +200,21 @@ def release(args) -> int:
         print(f"LEAK: {problem}")
     print(f"student bundle: {bundle}" if not problems else "the bundle leaks instructor material; nothing was released")
     return 1 if problems else 0
+
+
+def _isolation_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--isolation", choices=("auto", "bwrap", "uid", "none"), default="auto",
+        help="how student code is isolated (default: the best this machine gives; see cnnlab doctor)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--unsafe-no-isolation", action="store_true",
+        help="allow running student code as the grader's own user when nothing better is available",
+    )  # fmt: skip
+    parser.add_argument(
+        "--visibility", choices=("hidden", "after_due_date", "after_published", "visible"), default="after_published",
+        help="Gradescope visibility of the hidden tests' results (default: after_published)",
+    )  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -248,12 +251,14 @@ def build_parser() -> argparse.ArgumentParser:
     grade_parser.add_argument("--profile", choices=("smoke", "full"), default="smoke")
     grade_parser.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell")
     grade_parser.add_argument("--notebook-timeout", type=int, default=900, help="seconds per notebook")
+    _isolation_arguments(grade_parser)
     grade_parser.set_defaults(handler=grade)
     gradescope_parser = commands.add_parser("gradescope", help="grade one submission inside a Gradescope autograder")
     gradescope_parser.add_argument("--lab", required=True)
     gradescope_parser.add_argument("--submission-dir", default="/autograder/submission")
     gradescope_parser.add_argument("--results", default="/autograder/results/results.json")
     gradescope_parser.add_argument("--profile", choices=("smoke", "full"), default="smoke")
+    _isolation_arguments(gradescope_parser)
     gradescope_parser.set_defaults(handler=gradescope)
     release_parser = commands.add_parser("release", help="build the student bundle and check it leaks nothing")
     release_parser.add_argument("--out", default="release", help="folder for the bundle")

@@ -1,28 +1,39 @@
-"""Grade one submission or a whole batch: intake, assembly, sandbox, trusted tests, results."""
+"""Grade one submission or a whole batch: intake, assembly, sandbox, trusted tests, results.
+
+The grader's parent process (root, on a grading server) does only the work that needs no
+trust in the submission: it stages and parses each notebook, assembles what runs, starts
+the sandbox and the grader's own unprivileged processes, and writes the results. It never
+imports TensorFlow and never reads a file the sandbox could have written.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import queue
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
+from cnnlab.grading import accounts, bubblewrap, cgroups
 from cnnlab.grading import results as res
 from cnnlab.grading.assemble import assemble
-from cnnlab.grading.intake import Ungradable, read_submission
-from cnnlab.grading.limits import Limits
-from cnnlab.grading.sandbox import Sandbox
+from cnnlab.grading.cgroups import Cgroup
+from cnnlab.grading.execution import RunReport, grader_environment, grader_side_command, run_notebook
+from cnnlab.grading.intake import Staged, Ungradable, parse, stage
+from cnnlab.grading.isolation import Isolation, IsolationUnavailable, detect, needed_paths, readable_to
+from cnnlab.grading.limits import ADDRESS_SPACE_FACTOR, Limits
+from cnnlab.grading.sandbox import Sandbox, SandboxError
 from cnnlab.notebooks.catalog import LABS, lab_notebook, project_root, resolve_lab
 
-TRUSTED_TIMEOUT_S = 600
+TRUSTED_TIMEOUT_S = 900
+MAX_TRUSTED_OUTPUT = 4 << 20
 
 
 def hidden_tests_path(lab: str) -> Path:
@@ -39,115 +50,266 @@ def _load_exports_spec(path: Path) -> list:
     return load_hidden_tests(str(path)).EXPORTS
 
 
-def run_trusted(hidden: Path, export_dir: Path, limits: Limits) -> list[dict]:
-    """Run the hidden tests in a separate, limited process; it never sees submission code."""
-    from cnnlab.grading.jail import apply_limits
-
-    trusted_limits = {**limits.as_dict(), "memory": 2 * limits.memory, "processes": 4096}
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k.startswith(("CNNLAB_", "TF_", "PATH", "HOME", "LANG", "PYTHON", "OMP_"))
-    }
-    completed = subprocess.run(
-        [sys.executable, "-m", "cnnlab.grading.trusted", str(hidden), str(export_dir), str(limits.export_size)],
-        capture_output=True,
-        text=True,
-        timeout=TRUSTED_TIMEOUT_S,
-        env={**env, "TF_CPP_MIN_LOG_LEVEL": "3"},
-        preexec_fn=lambda: apply_limits({**trusted_limits, "processes": 1 << 20}),
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"the hidden tests failed to run (exit {completed.returncode}): {completed.stderr[-2000:]}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
-
-
-def score(lab_notebook_node, tests: list[dict]) -> list[res.QuestionResult]:
-    points = {
+def question_points(lab_node) -> dict[str, float]:
+    return {
         c.metadata["cnnlab"]["question"]: c.metadata["cnnlab"]["points"]
-        for c in lab_notebook_node.cells
+        for c in lab_node.cells
         if "question" in c.metadata.get("cnnlab", {})
     }
+
+
+def lab_points(lab: str) -> float:
+    return sum(question_points(nbformat.read(lab_notebook(lab, "labs"), as_version=4)).values())
+
+
+def score(lab_node, tests: list[dict]) -> list[res.QuestionResult]:
+    """Points per question: its share of passed tests by weight; zero when any of its exports
+    was over the question's budget."""
     questions = []
-    for question, max_points in points.items():
+    for question, max_points in question_points(lab_node).items():
         mine = [t for t in tests if t["question"] == question]
         total = sum(t["weight"] for t in mine) or 1.0
         earned = round(max_points * sum(t["weight"] for t in mine if t["passed"]) / total, 4)
+        if any(t.get("over_budget") for t in mine):
+            earned = 0.0
         feedback = [{"name": t["name"], "passed": t["passed"], "feedback": t["hint"] or ""} for t in mine]
         questions.append(res.QuestionResult(question, earned, max_points, feedback))
     return questions
 
 
-def lab_points(lab: str) -> float:
-    notebook = nbformat.read(lab_notebook(lab, "labs"), as_version=4)
-    return sum(c.metadata["cnnlab"]["points"] for c in notebook.cells if "question" in c.metadata.get("cnnlab", {}))
+@dataclass
+class Grader:
+    """What every submission of a batch shares."""
+
+    lab: str
+    lab_node: nbformat.NotebookNode
+    hidden: Path
+    exports_spec: list
+    limits: Limits
+    profile: str
+    isolation: Isolation
+    private: Path  # the batch's own folder: root's, traversable (0711), not listable
+    grader_uid: int | None  # the unprivileged user of the executor and the trusted side
+    threads: int
+    data_dir: str | None
+    visibility: str = "after_published"
+
+    def isolation_record(self, run: RunReport | None = None) -> dict:
+        record = {"level": self.isolation.level}
+        if self.isolation.level == "bwrap":
+            record["details"] = (
+                "own user, mount, PID, network, IPC, UTS and cgroup namespaces; allow-listed read-only file "
+                "system; tmpfs work, /tmp and /dev/shm; no capabilities; a uid of its own"
+            )
+        elif self.isolation.level == "uid":
+            record["details"] = (
+                "a uid of its own under resource limits; host file system (secrets checked unreadable) and network"
+            )
+        else:
+            record["details"] = "UNSAFE: the grader's own user (--unsafe-no-isolation)"
+        record["resources"] = self.resources
+        if self.isolation.notes:
+            record["why_not_better"] = list(self.isolation.notes)
+        return record
+
+    @property
+    def resources(self) -> str:
+        group = cgroups.version()
+        if group:
+            return f"cgroup v{group}: {self.limits.memory >> 20} MiB memory, {self.threads} CPU, {self.limits.processes} tasks"
+        return (
+            f"resource limits: address space {ADDRESS_SPACE_FACTOR * self.limits.memory >> 20} MiB, "
+            f"{self.limits.processes} processes"
+        )
 
 
-def grade_one(
-    path: Path,
+def make_grader(
     lab: str,
-    name: str,
     limits: Limits,
-    profile: str = "smoke",
-    slot: int = 0,
+    profile: str,
+    isolation: str = "auto",
+    allow_unsafe: bool = False,
     threads: int = 1,
-    hide: list[Path] | None = None,
-) -> res.SubmissionResult:
-    """Grade one submission. Never raises for a bad submission: it becomes ``ungradable``."""
-    started = time.monotonic()
-    lab_node = nbformat.read(lab_notebook(lab, "labs"), as_version=4)
-    max_score = sum(
-        c.metadata["cnnlab"]["points"] for c in lab_node.cells if "question" in c.metadata.get("cnnlab", {})
-    )
-    result = res.SubmissionResult(submission=name, lab=lab, status="graded", max_score=max_score)
-    try:
-        cells = read_submission(path, limits.submission_size)
-    except Ungradable as problem:
-        result.status, result.reason, result.message = "ungradable", problem.reason, str(problem)
-        result.seconds = round(time.monotonic() - started, 1)
-        return result
+    secrets: list[Path] | None = None,
+    visibility: str = "after_published",
+) -> Grader:
+    """Everything a batch needs, checked before any submission runs.
+
+    Raises
+    ------
+    IsolationUnavailable
+        When no safe isolation is available (and ``allow_unsafe`` is not set), or when the
+        ``uid`` level would leave a secret readable to the submissions.
+    """
+    lab = resolve_lab(lab)
+    data_dir = os.environ.get("CNNLAB_DATA")
+    data_dir = os.path.realpath(data_dir) if data_dir else None
+    level = detect(isolation, allow_unsafe=allow_unsafe, data_dir=data_dir)
     hidden = hidden_tests_path(lab)
-    notebook = assemble(lab_node, cells, _load_exports_spec(hidden))
-    folders = [hidden.parent.parent, *(hide or [])]  # solutions/ (hidden tests included), output, submissions
-    with Sandbox(limits, folders, profile=profile, slot=slot, threads=threads) as box:
-        report = box.run(notebook)
-        tests = run_trusted(hidden, box.export_dir, limits)
-    result.questions = score(lab_node, tests)
+    root = project_root()
+    view = needed_paths(data_dir)
+    exposed = [p for p in view if any(Path(s).is_relative_to(p) for s in [root / "solutions", root / ".git", hidden])]
+    if exposed and level.level != "none":
+        raise IsolationUnavailable(
+            f"the sandbox would see {', '.join(exposed)}, which holds the solutions or the hidden tests: "
+            "install cnnlab and keep CNNLAB_DATA outside the course checkout"
+        )
+    private = Path(tempfile.mkdtemp(prefix="cnnlab-grade-"))
+    os.chmod(private, 0o711)
+    grader_uid = accounts.fresh_uid() if level.level != "none" else None
+    if level.level == "uid":
+        probe_uid = accounts.fresh_uid()
+        wanted = [root / "solutions", hidden, root / ".git", private, *(secrets or [])]
+        prefix = bubblewrap.exposure_command(level.bwrap, [*view, level.bwrap]) if level.bwrap else []
+        readable = readable_to(probe_uid, [str(p) for p in wanted], prefix)
+        if readable:
+            shutil.rmtree(private, ignore_errors=True)
+            raise IsolationUnavailable(
+                "at the uid level every secret must be unreadable to the submission's user; these are readable: "
+                + ", ".join(readable)
+                + " (make them root's, mode 700)"
+            )
+    lab_node = nbformat.read(lab_notebook(lab, "labs"), as_version=4)
+    return Grader(
+        lab, lab_node, hidden, _load_exports_spec(hidden), limits, profile, level, private, grader_uid, threads,
+        data_dir, visibility,
+    )  # fmt: skip
+
+
+def run_trusted(grader: Grader, exports_fd: int, home: Path) -> tuple[list[dict], int | None]:
+    """Run the hidden tests in a separate process, as the grader's unprivileged user, under its
+    own memory limit; it gets the exports only as the open descriptor ``exports_fd``."""
+    copy = home / grader.hidden.name
+    shutil.copyfile(grader.hidden, copy)
+    if grader.grader_uid is not None:
+        os.chown(copy, grader.grader_uid, grader.grader_uid)
+    limits = grader.limits
+    cgroup = Cgroup(f"cnnlab-trusted-{os.getpid()}-{home.parent.name}", limits.trusted_memory, grader.threads, 4096)
+    cgroup.create()
+    launcher = [
+        sys.executable,
+        "-I",
+        "-m",
+        "cnnlab.grading.launch",
+        "--processes",
+        "1048576",
+        "--file-size",
+        str(64 << 20),
+    ]
+    launcher += [argument for folder in cgroup.folders.values() for argument in ("--cgroup", str(folder))]
+    if not cgroup.folders:
+        launcher += ["--address-space", str(ADDRESS_SPACE_FACTOR * 2 * limits.trusted_memory)]
+    command = [
+        *launcher, "--",
+        *grader_side_command(grader.grader_uid, grader.data_dir, grader.isolation.bwrap, [str(home)]),
+        sys.executable, "-I", "-m", "cnnlab.grading.trusted", str(copy), str(exports_fd),
+        str(limits.exports_count), str(limits.exports_size),
+    ]  # fmt: skip
+    try:
+        completed = subprocess.run(
+            command, capture_output=True, timeout=TRUSTED_TIMEOUT_S, cwd=home, pass_fds=(exports_fd,),
+            env=grader_environment(home, grader.data_dir, grader.threads),
+        )  # fmt: skip
+    finally:
+        peak = cgroup.peak_memory()
+        out_of_memory = cgroup.out_of_memory_kills() > 0
+        cgroup.remove()
+    if completed.returncode != 0:
+        why = "ran out of memory" if out_of_memory else f"exited with status {completed.returncode}"
+        raise RuntimeError(f"the hidden tests {why}: {completed.stderr[-1500:].decode('utf-8', 'replace')}")
+    lines = completed.stdout[-MAX_TRUSTED_OUTPUT:].decode("utf-8", "replace").strip().splitlines()
+    return json.loads(lines[-1]), peak
+
+
+def _ungradable(staged: Staged, grader: Grader, problem: Ungradable, started: float) -> res.SubmissionResult:
+    return res.SubmissionResult(
+        staged.name, grader.lab, "ungradable", max_score=sum(question_points(grader.lab_node).values()),
+        reason=problem.reason, message=str(problem), sha256=staged.sha256, isolation=grader.isolation_record(),
+        seconds=round(time.monotonic() - started, 1),
+    )  # fmt: skip
+
+
+def _where(grader: Grader, notebook, cell: int | None) -> str:
+    """The last question before cell ``cell`` of the assembled notebook, in the grader's words."""
+    if cell is None:
+        return ""
+    questions = [
+        c.metadata.get("cnnlab", {}).get("question") or c.metadata.get("cnnlab", {}).get("export")
+        for c in notebook.cells[: cell + 1]
+    ]
+    last = next((q for q in reversed(questions) if q), None)
+    return f" after question {last}" if last else " before the first question"
+
+
+def grade_one(grader: Grader, staged: Staged) -> res.SubmissionResult:
+    """Grade one staged submission. Never raises for a bad submission: it becomes ``ungradable``."""
+    started = time.monotonic()
+    if staged.problem:
+        return _ungradable(staged, grader, staged.problem, started)
+    try:
+        cells = parse(staged.path.read_bytes())
+    except Ungradable as problem:
+        return _ungradable(staged, grader, problem, started)
+    notebook = assemble(grader.lab_node, cells, grader.exports_spec)
+    private = Path(tempfile.mkdtemp(prefix="submission-", dir=grader.private))
+    os.chmod(private, 0o711)
+    home = private / "grader"
+    home.mkdir(mode=0o700)
+    if grader.grader_uid is not None:
+        os.chown(home, grader.grader_uid, grader.grader_uid)
+    box = Sandbox(grader.isolation, grader.limits, private, grader.profile, grader.threads, grader.data_dir)
+    result = res.SubmissionResult(
+        staged.name, grader.lab, "graded", max_score=sum(question_points(grader.lab_node).values()),
+        sha256=staged.sha256, isolation=grader.isolation_record(),
+    )  # fmt: skip
+    try:
+        report = run_notebook(box, notebook, grader.limits, home, grader.grader_uid)
+        tests, trusted_peak = run_trusted(grader, box.exports_fd, home)
+    finally:
+        box.close()
+        shutil.rmtree(private, ignore_errors=True)
+    result.questions = score(grader.lab_node, tests)
     result.score = round(sum(q.points for q in result.questions), 4)
-    result.isolation = report.isolation
-    result.diagnostics = report.diagnostics
     result.run_seconds = report.seconds
-    if report.state in ("timeout", "kernel-died", "crashed"):
+    result.peak_memory_mb = round(report.teardown.peak_memory / 2**20, 1) if report.teardown.peak_memory else None
+    result.trusted_peak_memory_mb = round(trusted_peak / 2**20, 1) if trusted_peak else None
+    where = _where(grader, notebook, report.reached)
+    if report.state in ("timeout", "kernel-died", "crashed", "out-of-memory"):
         result.status = "ungradable"
-        result.reason = "timeout" if report.state == "timeout" else "crash"
-        where = report.status.get("reached")
+        result.reason = {"kernel-died": "crash", "crashed": "crash"}.get(report.state, report.state)
+        happened = {
+            "timeout": "ran out of time",
+            "out-of-memory": f"went over the {grader.limits.memory >> 20} MiB memory limit",
+        }.get(report.state, "stopped (its kernel died)")
+        result.message = f"the notebook {happened}{where}; partial credit for the questions exported before that"
+    elif report.interrupted:
         result.message = (
-            f"the notebook {'ran out of time' if report.state == 'timeout' else 'stopped (its kernel or runner died)'}"
-            + (f" at cell {where}" if where is not None else "")
-            + "; partial credit for the questions exported before that"
+            f"{len(report.interrupted)} cell(s) hit the {grader.limits.cell_timeout} s cell limit and were interrupted"
         )
-    elif report.status.get("timed_out_cells"):
-        result.message = (
-            f"cells {report.status['timed_out_cells']} hit the {limits.cell_timeout} s cell limit and were interrupted"
-        )
-    if report.leftover_processes:
-        result.message += f" ({report.leftover_processes} sandbox processes could not be killed)"
+    if report.teardown.leftover_processes:
+        result.message += f" ({report.teardown.leftover_processes} sandbox processes could not be killed)"
     result.seconds = round(time.monotonic() - started, 1)
     return result
 
 
-def submission_names(paths: list[Path]) -> dict[Path, str]:
-    """A distinct, file-system-safe name per submission (the stem, numbered on a clash)."""
-    names: dict[Path, str] = {}
-    used: set[str] = set()
-    for path in sorted(paths):
-        stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in path.stem) or "submission"
-        name, n = stem, 2
-        while name in used or name == "gradebook":
-            name, n = f"{stem}-{n}", n + 1
-        used.add(name)
-        names[path] = name
-    return names
+def grader_error(staged: Staged, grader: Grader, error: BaseException) -> res.SubmissionResult:
+    """The grader's own failure on one submission: recorded as such, for the staff to look at."""
+    result = _ungradable(
+        staged, grader, Ungradable("grader-error", "the grader itself failed on this submission; contact the course staff"),
+        time.monotonic(),
+    )  # fmt: skip
+    kind = "the sandbox did not start" if isinstance(error, SandboxError) else type(error).__name__
+    result.isolation["grader_error"] = f"{kind}: {res.plain(str(error))[:1500]}"
+    return result
+
+
+def stage_all(paths: list[Path], staging: Path, max_bytes: int) -> list[Staged]:
+    """Each submission copied into the grader's space, once per distinct result name."""
+    staged: dict[str, Staged] = {}
+    for path in paths:
+        item = stage(Path(path), staging, max_bytes)
+        staged.setdefault(item.name, item)
+    return list(staged.values())
 
 
 def grade_batch(
@@ -158,63 +320,64 @@ def grade_batch(
     force: bool = False,
     limits: Limits | None = None,
     profile: str = "smoke",
+    isolation: str = "auto",
+    allow_unsafe: bool = False,
+    visibility: str = "after_published",
     progress=print,
 ) -> list[res.SubmissionResult]:
     """Grade every submission into ``out``; one bad submission never stops the batch.
 
-    Already graded submissions (their ``out/NAME.json`` exists) are skipped unless ``force``;
-    each result is written as soon as it is done, so an interrupted batch loses nothing.
+    Results are named by the submission's sanitised stem and content hash: a submission whose
+    result exists is skipped unless ``force`` (so an edited notebook with an old name is
+    graded again), and each result is written as soon as it is done, so an interrupted batch
+    loses nothing.
     """
     lab = resolve_lab(lab)
     limits = limits or Limits()
     out.mkdir(parents=True, exist_ok=True)
-    names = submission_names([Path(p) for p in paths])
-    todo = [(path, name) for path, name in names.items() if force or not (out / f"{name}.json").exists()]
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
-    # Each submission is graded from a private copy, so that the sandbox, which hides this
-    # staging folder, cannot read the others even where their own folders cannot be hidden.
-    staging = Path(tempfile.mkdtemp(prefix="cnnlab-submissions-"))
-    staged = {}
-    for path, name in names.items():
-        staged[path] = staging / f"{name}.ipynb"
-        if path.stat().st_size <= limits.submission_size:
-            shutil.copyfile(path, staged[path])
-        else:
-            staged[path] = path  # refused at intake, unread
-    hide = [out.resolve(), staging, *{p.resolve().parent for p in names}]
-    progress(
-        f"lab {lab} ({LABS[lab][1]}): {len(names)} submission(s), {len(names) - len(todo)} already graded, {jobs} job(s)"
-    )
-    done = 0
+    secrets = [out.resolve(), *{Path(p).resolve().parent for p in paths}]
+    grader = make_grader(lab, limits, profile, isolation, allow_unsafe, threads, secrets, visibility)
+    try:
+        staging = grader.private / "staging"
+        staging.mkdir(mode=0o700)
+        staged = stage_all(paths, staging, limits.submission_size)
+        todo = [s for s in staged if force or not (out / f"{s.name}.json").exists()]
+        progress(
+            f"lab {lab} ({LABS[lab][1]}): {len(staged)} submission(s), {len(staged) - len(todo)} already graded, "
+            f"{jobs} job(s), isolation: {grader.isolation.level}"
+        )
+        for note in grader.isolation.notes:
+            progress(f"  ({note})")
 
-    free_slots: queue.Queue[int] = queue.Queue()
-    for slot in range(max(1, jobs)):  # a slot is a sandbox user id; two running jobs never share one
-        free_slots.put(slot)
+        def work(item: Staged) -> res.SubmissionResult:
+            try:
+                result = grade_one(grader, item)
+            except Exception as error:  # the grader's own failure on this submission: record it, go on
+                result = grader_error(item, grader, error)
+            try:
+                res.write_result(out, result, visibility)
+            except OSError as error:
+                result.message += f" (its result could not be written: {error.strerror})"
+            return result
 
-    def work(item):
-        path, name = item
-        slot = free_slots.get()
-        try:
-            result = grade_one(staged[path], lab, name, limits, profile, slot, threads, hide)
-        except Exception as error:  # the grader's own failure on this submission: record it, go on
-            result = res.SubmissionResult(
-                name, lab, "ungradable", reason="crash", message=f"grader error: {type(error).__name__}: {error}"
-            )
-        finally:
-            free_slots.put(slot)
-        res.write_result(out, result)
-        return result
-
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(work, item): item for item in todo}
-        for future in as_completed(futures):
-            result = future.result()
-            done += 1
-            progress(
-                f"[{done}/{len(todo)}] {result.submission}: {result.score:g}/{result.max_score:g} {result.status}{' (' + result.reason + ')' if result.reason else ''} in {result.seconds:.0f} s"
-            )
-    shutil.rmtree(staging, ignore_errors=True)
-    all_results = [r for r in res.load_results(out) if r.submission in set(names.values())]
+        done = 0
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            futures = [pool.submit(work, item) for item in todo]
+            for future in as_completed(futures):
+                result = future.result()
+                done += 1
+                reason = f" ({result.reason})" if result.reason else ""
+                progress(
+                    res.plain(
+                        f"[{done}/{len(todo)}] {result.submission}: {result.score:g}/{result.max_score:g} "
+                        f"{result.status}{reason} in {result.seconds:.0f} s"
+                    )
+                )
+    finally:
+        shutil.rmtree(grader.private, ignore_errors=True)
+    names = {s.name for s in staged}
+    all_results = [r for r in res.load_results(out) if r.submission in names]
     res.write_gradebook(out, all_results)
     progress(res.summary(all_results))
     return all_results

@@ -1,7 +1,12 @@
-"""Per-sandbox control groups, when the machine lets the grader make them: a CPU quota, so
-that one submission (a fork bomb, say) cannot starve the others running beside it, and a
-cap on its number of tasks. Version 1 (``cpu`` and ``pids`` hierarchies) and version 2
-(unified) are both handled; without either, the sandbox relies on its resource limits."""
+"""A control group of its own for each sandbox (and for the trusted side): resident memory,
+CPU share and number of tasks, where the machine lets the grader make one.
+
+Version 2 (one unified hierarchy) is used where the machine delegates it, the version-1
+``memory``, ``cpu`` and ``pids`` hierarchies where that is what it has (as on the development
+machines). Without either, the caller falls back to resource limits and says so.
+Memory in a tmpfs (``/tmp``, ``/dev/shm``) is charged to the group that wrote it, so it
+counts against the same limit.
+"""
 
 from __future__ import annotations
 
@@ -14,50 +19,100 @@ ROOT = Path("/sys/fs/cgroup")
 PERIOD_US = 100_000
 
 
-class SandboxCgroups:
-    """``create()`` the groups, ``enter()`` them from the child before exec, ``remove()`` them."""
+def version() -> int | None:
+    """2 for a unified hierarchy we can write, 1 for v1 controllers, None for neither."""
+    if (ROOT / "cgroup.controllers").exists():
+        return 2 if os.access(ROOT, os.W_OK) else None
+    if all((ROOT / c / "cgroup.procs").exists() for c in ("memory", "cpu", "pids")):
+        return 1 if all(os.access(ROOT / c, os.W_OK) for c in ("memory", "cpu", "pids")) else None
+    return None
 
-    def __init__(self, name: str, cpus: float, tasks: int):
-        self.name, self.cpus, self.tasks = name, cpus, tasks
-        self.folders: list[Path] = []
+
+class Cgroup:
+    """``create()``, then ``enter()`` from the child before exec, then ``remove()``."""
+
+    def __init__(self, name: str, memory: int, cpus: float, tasks: int):
+        self.name, self.memory, self.cpus, self.tasks = name, memory, cpus, tasks
+        self.version: int | None = None
+        self.folders: dict[str, Path] = {}  # controller ("memory", "cpu", "pids", or "" for v2) -> folder
 
     def create(self) -> bool:
-        quota = str(int(self.cpus * PERIOD_US))
+        """Make the group and set its limits; False (and nothing left behind) if this machine won't."""
+        self.version = version()
+        quota = f"{int(self.cpus * PERIOD_US)}"
         try:
-            if (ROOT / "cgroup.controllers").exists():  # version 2
+            if self.version == 2:
+                enabled = (ROOT / "cgroup.subtree_control").read_text().split()
+                if not {"memory", "pids", "cpu"} <= set(enabled):
+                    (ROOT / "cgroup.subtree_control").write_text("+memory +pids +cpu")
                 folder = ROOT / self.name
                 folder.mkdir()
-                self.folders = [folder]
-                (folder / "cpu.max").write_text(f"{quota} {PERIOD_US}")
+                self.folders[""] = folder
+                (folder / "memory.max").write_text(str(self.memory))
+                if (folder / "memory.swap.max").exists():
+                    (folder / "memory.swap.max").write_text("0")
                 (folder / "pids.max").write_text(str(self.tasks))
-            else:  # version 1
-                cpu, pids = ROOT / "cpu" / self.name, ROOT / "pids" / self.name
-                cpu.mkdir()
-                self.folders.append(cpu)
-                (cpu / "cpu.cfs_period_us").write_text(str(PERIOD_US))
-                (cpu / "cpu.cfs_quota_us").write_text(quota)
-                pids.mkdir()
-                self.folders.append(pids)
-                (pids / "pids.max").write_text(str(self.tasks))
+                (folder / "cpu.max").write_text(f"{quota} {PERIOD_US}")
+            elif self.version == 1:
+                for controller in ("memory", "cpu", "pids"):
+                    folder = ROOT / controller / self.name
+                    folder.mkdir()
+                    self.folders[controller] = folder
+                (self.folders["memory"] / "memory.limit_in_bytes").write_text(str(self.memory))
+                (self.folders["cpu"] / "cpu.cfs_period_us").write_text(str(PERIOD_US))
+                (self.folders["cpu"] / "cpu.cfs_quota_us").write_text(quota)
+                (self.folders["pids"] / "pids.max").write_text(str(self.tasks))
+            else:
+                return False
         except OSError:
             self.remove()
+            self.version = None
             return False
         return True
 
     def enter(self) -> None:
-        """Move the calling process into the groups (call it in ``preexec_fn``)."""
-        for folder in self.folders:
+        """Move the calling process into the group (call it in ``preexec_fn``)."""
+        for folder in self.folders.values():
             (folder / "cgroup.procs").write_text(str(os.getpid()))
 
+    def _memory_file(self, v1: str, v2: str) -> Path | None:
+        if self.version == 1:
+            return self.folders["memory"] / v1
+        if self.version == 2:
+            return self.folders[""] / v2
+        return None
+
+    def peak_memory(self) -> int | None:
+        """The most memory the group has held at once, in bytes (None where unknown)."""
+        path = self._memory_file("memory.max_usage_in_bytes", "memory.peak")
+        try:
+            return int(path.read_text()) if path else None
+        except (OSError, ValueError):
+            return None
+
+    def out_of_memory_kills(self) -> int:
+        """How many processes the kernel killed for going over the memory limit."""
+        path = self._memory_file("memory.oom_control", "memory.events")
+        try:
+            fields = dict(line.split() for line in path.read_text().splitlines()) if path else {}
+            return int(fields.get("oom_kill", 0))
+        except (OSError, ValueError):
+            return 0
+
+    def pids(self) -> list[int]:
+        pids: set[int] = set()
+        for folder in self.folders.values():
+            try:
+                pids.update(int(p) for p in (folder / "cgroup.procs").read_text().split())
+            except OSError:
+                continue
+        return sorted(pids)
+
     def remove(self) -> None:
-        for folder in self.folders:
-            for _ in range(100):
-                pids = (
-                    [int(p) for p in (folder / "cgroup.procs").read_text().split()]
-                    if (folder / "cgroup.procs").exists()
-                    else []
-                )
-                for pid in pids:
+        """Kill whatever is still in the group, then delete it."""
+        for folder in self.folders.values():
+            for _ in range(200):
+                for pid in self.pids():
                     try:
                         os.kill(pid, signal.SIGKILL)
                     except ProcessLookupError:
@@ -65,9 +120,13 @@ class SandboxCgroups:
                 try:
                     folder.rmdir()
                     break
+                except FileNotFoundError:
+                    break
                 except OSError:
                     time.sleep(0.05)
-        self.folders = []
+        self.folders = {}
 
     def describe(self) -> str:
-        return f"{self.cpus:g} CPU, at most {self.tasks} tasks (cgroups)" if self.folders else "none (no cgroups)"
+        if not self.folders:
+            return "none"
+        return f"cgroup v{self.version}: {self.memory // (1 << 20)} MiB memory, {self.cpus:g} CPU, at most {self.tasks} tasks"

@@ -6,8 +6,12 @@ A hidden-test file defines
   after the cell ``anchor`` (a question id, meaning after its check cell, or a cell id) and
   calls ``export_value``, ``export_array`` or ``export_model``;
 - ``TESTS``: a list of :class:`HiddenTest`. Each reads the exports through an
-  :class:`Exports` object and returns ``None`` when it passes, or a hint. Hints must not
-  contain expected values.
+  :class:`Exports` object and returns ``None`` when it passes, or a hint. Hints are the
+  instructors' own sentences: they must not contain expected values, nor any text taken
+  from an export (numbers computed from one are fine);
+- optionally ``BUDGETS``: ``{question: Budget(...)}``, how large that question's exports may
+  be (default :data:`DEFAULT_BUDGET`). An export over its budget scores zero for the whole
+  question, before anything of it is built or loaded.
 """
 
 from __future__ import annotations
@@ -26,25 +30,65 @@ class HiddenTest:
     run: Callable[[Exports], str | None]
 
 
-class Exports:
-    """Trusted, read-only access to one run's exported files."""
+@dataclass(frozen=True)
+class Budget:
+    """The most one question's exports may hold."""
 
-    def __init__(self, directory, max_bytes: int):
-        self.fd = safe_io.open_directory(directory)
-        self.max_bytes = max_bytes
+    parameters: int = 8_000_000  # per exported model (EfficientNet-Lite0 has 4.7 M)
+    activations: int = 16_000_000  # output values per example per model (VGG16: 15.2 M)
+    array_bytes: int = 64 << 20  # per exported array
+
+
+DEFAULT_BUDGET = Budget()
+
+# Exception types a submission's export may report, by name; anything else is "another exception".
+KNOWN_EXCEPTIONS = frozenset(
+    """ArithmeticError AssertionError AttributeError FloatingPointError ImportError IndexError KeyError
+    LookupError MemoryError ModuleNotFoundError NameError NotImplementedError OSError OverflowError
+    RecursionError RuntimeError TypeError UnboundLocalError ValueError ZeroDivisionError
+    InvalidArgumentError ResourceExhaustedError""".split()
+)
+
+
+class Exports:
+    """Trusted, read-only access to one run's exports, through a descriptor of their folder.
+
+    Every file is counted and sized (:func:`~cnnlab.grading.safe_io.inventory`) before any
+    is read; each read is checked against the budget of the question being tested.
+    """
+
+    def __init__(self, directory: int, max_count: int, max_total: int, budgets: dict | None = None):
+        self.fd = directory
+        self.files = safe_io.inventory(directory, max_count, max_total)
+        self.budgets = budgets or {}
+        self.question: str | None = None  # set by the grader before each test
+
+    @property
+    def budget(self) -> Budget:
+        return self.budgets.get(self.question, DEFAULT_BUDGET)
 
     def value(self, name: str):
-        return safe_io.read_json(self.fd, f"{name}.json", self.max_bytes)
+        return safe_io.read_json(self.fd, f"{name}.json", self.budget.array_bytes)
 
     def array(self, name: str):
-        return safe_io.read_array(self.fd, f"{name}.npy", self.max_bytes)
+        return safe_io.read_array(self.fd, f"{name}.npy", self.budget.array_bytes)
 
     def model(self, name: str):
-        return safe_io.rebuild_model(self.fd, name, self.max_bytes)
+        return safe_io.rebuild_model(self.fd, name, self.budget)
 
-    def failures(self) -> dict:
+    def failures(self) -> dict[str, list[str]]:
+        """For each question, the kinds of exception its export code raised, as words from
+        :data:`KNOWN_EXCEPTIONS` (or ``another exception``)."""
         try:
-            failures = safe_io.read_json(self.fd, "failures.json", 1 << 16)
+            raw = safe_io.read_json(self.fd, "failures.json", 1 << 16)
         except safe_io.Rejected:
             return {}
-        return failures if isinstance(failures, dict) else {}
+        if not isinstance(raw, dict):
+            return {}
+        failures = {}
+        for question, kinds in raw.items():
+            if isinstance(question, str) and isinstance(kinds, list):
+                failures[question] = sorted(
+                    {k if isinstance(k, str) and k in KNOWN_EXCEPTIONS else "another exception" for k in kinds[:20]}
+                )
+        return failures

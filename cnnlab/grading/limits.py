@@ -1,7 +1,8 @@
-"""Resource limits for one submission's sandbox."""
+"""What one submission may use, and how the limits are put in force on a process."""
 
 from __future__ import annotations
 
+import resource
 from dataclasses import asdict, dataclass
 
 MB = 1024 * 1024
@@ -13,16 +14,47 @@ class Limits:
 
     cell_timeout: int = 300  # wall clock per cell
     notebook_timeout: int = 900  # wall clock for the whole notebook
-    # Address space per process (RLIMIT_AS). TensorFlow alone maps about 3 GB, and lab 03 holds
-    # two VGG16s (553 MB of weights each) and builds VGG A to E: under 10 GiB its kernel dies,
-    # under 12 GiB it finishes. Virtual, not resident: a batch of parallel jobs uses far less RAM.
-    memory: int = 12 * 1024 * MB
-    processes: int = 512  # processes and threads of the sandbox user (RLIMIT_NPROC)
+    # Resident memory of the whole sandbox, enforced by a memory cgroup where the machine has
+    # one. Where it has none, the same number caps each process's address space instead
+    # (RLIMIT_AS), which TensorFlow needs far more of than it uses: see ADDRESS_SPACE.
+    memory: int = 6 * 1024 * MB
+    processes: int = 512  # processes and threads (pids cgroup, and RLIMIT_NPROC of the submission's own uid)
     file_size: int = 256 * MB  # largest file the sandbox may write (RLIMIT_FSIZE)
-    disk: int = 1024 * MB  # size of the sandbox's scratch file system, when it can be mounted
-    output: int = 2 * MB  # notebook output kept; the rest is dropped
+    disk: int = 1024 * MB  # the working folder's tmpfs
+    scratch: int = 256 * MB  # each of /tmp and /dev/shm
+    exports_size: int = 768 * MB  # the exports' tmpfs, and the most the trusted side reads in all
+    exports_count: int = 256  # the most files the trusted side accepts in the exports
+    output: int = 2 * MB  # notebook output kept by the executor; the rest is dropped
+    message_size: int = 64 * MB  # largest single message accepted from the kernel
     submission_size: int = 20 * MB  # largest notebook file accepted
-    export_size: int = 64 * MB  # largest exported file read back
+    trusted_memory: int = 2 * 1024 * MB  # the trusted side (hidden tests), by cgroup where there is one
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+# Without a memory cgroup, RLIMIT_AS is the only cap. TensorFlow reserves several GB of address
+# space it never touches (lab 03's kernel died under 10 GiB and finished under 12 GiB), so the
+# fallback cap is this many times the resident limit.
+ADDRESS_SPACE_FACTOR = 2
+
+
+def _lower(kind: int, value: int) -> None:
+    """Set both limits to ``value``, never above the hard limit already in force."""
+    _, hard = resource.getrlimit(kind)
+    if hard != resource.RLIM_INFINITY:
+        value = min(value, hard)
+    resource.setrlimit(kind, (value, value))
+
+
+def apply_rlimits(processes: int, file_size: int, address_space: int | None) -> None:
+    """Processes of the (new) real uid, file size, no core dumps, and optionally address space.
+
+    Call it in the child before ``exec`` (``preexec_fn``): the limits are inherited by every
+    process the sandbox starts.
+    """
+    _lower(resource.RLIMIT_NPROC, processes)
+    _lower(resource.RLIMIT_FSIZE, file_size)
+    _lower(resource.RLIMIT_CORE, 0)
+    if address_space is not None:
+        _lower(resource.RLIMIT_AS, address_space)

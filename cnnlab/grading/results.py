@@ -1,4 +1,10 @@
-"""One result per submission, as JSON, as Gradescope's results.json, and in the gradebook."""
+"""One result per submission, as JSON, as Gradescope's results.json, and in the gradebook.
+
+Everything written here is the grader's own text: hints are the instructors' sentences, and
+a value that came from a submission appears only as a number. Two last guards keep it so
+wherever the text goes: :func:`plain` removes control characters (terminal escape
+sequences), and :func:`csv_cell` makes sure no gradebook cell starts a spreadsheet formula.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,26 @@ import csv
 import io
 import json
 import os
+import re
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+
+VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def plain(text: str) -> str:
+    """``text`` without control or direction-changing characters (newlines and tabs kept)."""
+    return CONTROL.sub("", str(text))
+
+
+def csv_cell(value):
+    """A gradebook cell that a spreadsheet shows as text, never evaluates as a formula."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    text = plain(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r", "|") else text
 
 
 @dataclass
@@ -21,26 +44,31 @@ class QuestionResult:
 
 @dataclass
 class SubmissionResult:
-    submission: str
+    submission: str  # the result name: sanitised stem and content hash
     lab: str
     status: str  # graded | ungradable
     score: float = 0.0
     max_score: float = 0.0
-    reason: str | None = None  # for ungradable: invalid-json, wrong-nbformat, not-a-notebook, too-large, timeout, crash
+    # for ungradable: invalid-json, too-deep, invalid-text, wrong-nbformat, not-a-notebook,
+    # too-many-cells, too-large, not-a-regular-file, unreadable, timeout, crash, out-of-memory, grader-error
+    reason: str | None = None
     message: str = ""
     questions: list[QuestionResult] = field(default_factory=list)
-    isolation: dict = field(default_factory=dict)
+    sha256: str = ""  # of the submitted file
+    isolation: dict = field(default_factory=dict)  # the level in force and what it meant
     seconds: float = 0.0  # the whole grading of this submission
     run_seconds: float = 0.0  # the sandbox alone, from launch until every process is dead
-    diagnostics: str = ""  # for instructors only; never part of the Gradescope output
+    peak_memory_mb: float | None = None  # sandbox and executor, from their cgroups
+    trusted_peak_memory_mb: float | None = None  # the hidden tests' process
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> SubmissionResult:
-        questions = [QuestionResult(**q) for q in data.pop("questions", [])]
-        return cls(**data, questions=questions)
+        known = {f.name for f in fields(cls)}
+        questions = [QuestionResult(**q) for q in data.get("questions", [])]
+        return cls(**{k: v for k, v in data.items() if k in known and k != "questions"}, questions=questions)
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -52,22 +80,43 @@ def write_atomically(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def gradescope_json(result: SubmissionResult) -> dict:
-    """Gradescope's autograder results format."""
+def gradescope_json(result: SubmissionResult, visibility: str = "after_published") -> dict:
+    """Gradescope's autograder results format. The per-question tests (whose hints come from
+    the hidden tests) get ``visibility``; the grader's log never reaches students
+    (``stdout_visibility: hidden``)."""
+    if visibility not in VISIBILITIES:
+        raise ValueError(f"visibility must be one of {', '.join(VISIBILITIES)}, got {visibility!r}")
     tests = []
     for q in result.questions:
         lines = [
             f"{'PASS' if t['passed'] else 'FAIL'} {t['name']}" + ("" if t["passed"] else f": {t['feedback']}")
             for t in q.tests
         ]
-        tests.append({"name": q.question, "score": q.points, "max_score": q.max_points, "output": "\n".join(lines)})
+        tests.append(
+            {
+                "name": q.question,
+                "score": q.points,
+                "max_score": q.max_points,
+                "status": "passed" if q.points >= q.max_points else "failed",
+                "output": plain("\n".join(lines)),
+                "visibility": visibility,
+            }
+        )
     output = "Graded." if result.status == "graded" else f"Ungradable ({result.reason}): {result.message}"
-    return {"score": result.score, "output": output, "tests": tests, "execution_time": result.seconds}
+    return {
+        "score": result.score,
+        "execution_time": round(result.seconds),
+        "output": plain(output),
+        "stdout_visibility": "hidden",
+        "tests": tests,
+    }
 
 
-def write_result(out: Path, result: SubmissionResult) -> Path:
+def write_result(out: Path, result: SubmissionResult, visibility: str = "after_published") -> Path:
     path = out / f"{result.submission}.json"
-    write_atomically(out / result.submission / "results.json", json.dumps(gradescope_json(result), indent=1))
+    write_atomically(
+        out / result.submission / "results.json", json.dumps(gradescope_json(result, visibility), indent=1)
+    )
     write_atomically(path, json.dumps(result.to_dict(), indent=1))  # last: its presence means "done"
     return path
 
@@ -77,31 +126,26 @@ def load_results(out: Path) -> list[SubmissionResult]:
     for path in sorted(out.glob("*.json")):
         try:
             results.append(SubmissionResult.from_dict(json.loads(path.read_text())))
-        except (json.JSONDecodeError, TypeError, KeyError):
+        except (json.JSONDecodeError, TypeError, KeyError, ValueError, OSError):
             continue
     return results
 
 
-def write_gradebook(out: Path, results: list[SubmissionResult]) -> Path:
+def gradebook_text(results: list[SubmissionResult]) -> str:
     questions = sorted({q.question for r in results for q in r.questions})
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["submission", "status", "score", "max_score", *questions, "reason", "seconds"])
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["submission", "sha256", "status", "score", "max_score", *questions, "reason", "isolation"])
     for r in sorted(results, key=lambda r: r.submission):
         points = {q.question: q.points for q in r.questions}
-        writer.writerow(
-            [
-                r.submission,
-                r.status,
-                r.score,
-                r.max_score,
-                *[points.get(q, 0) for q in questions],
-                r.reason or "",
-                r.seconds,
-            ]
-        )
+        row = [r.submission, r.sha256, r.status, r.score, r.max_score, *[points.get(q, 0) for q in questions]]
+        writer.writerow([csv_cell(v) for v in [*row, r.reason or "", r.isolation.get("level", "")]])
+    return buffer.getvalue()
+
+
+def write_gradebook(out: Path, results: list[SubmissionResult]) -> Path:
     path = out / "gradebook.csv"
-    write_atomically(path, buffer.getvalue())
+    write_atomically(path, gradebook_text(results))
     return path
 
 
@@ -124,4 +168,4 @@ def summary(results: list[SubmissionResult]) -> str:
         lines.append(
             f"time per submission: median {times[len(times) // 2]:.0f} s, max {times[-1]:.0f} s, total {sum(times):.0f} s"
         )
-    return "\n".join(lines)
+    return plain("\n".join(lines))

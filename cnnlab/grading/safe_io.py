@@ -1,23 +1,35 @@
-"""Read what the sandbox exported, trusting none of it.
+"""Read what the sandbox exported, trusting none of it, and sizes first.
 
-- Files are opened relative to a directory descriptor with ``O_NOFOLLOW``: a symlink planted
-  by the student is refused, never followed. Only regular files under a size cap are read.
-- Arrays are loaded with ``allow_pickle=False``.
-- Models are rebuilt from their JSON config only after every object in it has been checked
-  against an allow-list of built-in Keras layers, initializers and regularizers; a Lambda, a
-  custom or unknown layer, or any foreign module is rejected before Keras sees the config.
-  (``keras.models.load_model`` has had code-execution bugs even with ``safe_mode=True``,
-  CVE-2025-1550 and CVE-2025-9906; nothing here loads a saved model file.)
+- The exports are read through a directory descriptor that the grader opened on the
+  sandbox's exports folder before any student code ran. Files are opened relative to it
+  with ``O_NOFOLLOW`` and must be regular files: a planted symlink, FIFO or folder is refused.
+  :func:`inventory` counts the files and adds up their sizes before any is read.
+- Arrays are never unpickled: the ``.npy`` header is parsed first, and the shape and type
+  it declares are checked against the question's budget and the file's size before the data
+  is read.
+- Models are rebuilt from their JSON config only after every object in it has passed an
+  allow-list of built-in Keras layers, initializers and regularizers, and after their size
+  (parameters, activations) has been worked out from the config and found within budget
+  (:mod:`~cnnlab.grading.modelsize`); the weight arrays' headers must add up to exactly those
+  parameters. (``keras.models.load_model`` has had code-execution bugs even with
+  ``safe_mode=True``, CVE-2025-1550 and CVE-2025-9906; nothing here loads a saved model file.)
+- Messages are the grader's own sentences: a name, a class or a string that came from the
+  export never appears in them, only numbers and members of fixed vocabularies.
 """
 
 from __future__ import annotations
 
+import ast
 import io
 import json
+import math
 import os
 import stat
+import zipfile
 
 import numpy as np
+
+from cnnlab.grading.modelsize import SizeError, model_size
 
 ALLOWED_LAYERS = {
     "InputLayer", "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Dense", "MaxPooling2D", "AveragePooling2D",
@@ -25,20 +37,12 @@ ALLOWED_LAYERS = {
     "BatchNormalization", "ReLU", "Activation", "Softmax", "Add", "Concatenate", "Rescaling", "ZeroPadding2D",
 }  # fmt: skip
 ALLOWED_ACTIVATIONS = {
-    "relu",
-    "softmax",
-    "sigmoid",
-    "tanh",
-    "linear",
-    "elu",
-    "selu",
-    "gelu",
-    "swish",
-    "silu",
-    "softplus",
-    "relu6",
-    None,
-}
+    "relu", "softmax", "sigmoid", "tanh", "linear", "elu", "selu", "gelu", "swish", "silu", "softplus", "relu6", None,
+}  # fmt: skip
+INITIALIZERS = (
+    "GlorotUniform", "GlorotNormal", "HeNormal", "HeUniform", "Zeros", "Ones", "RandomNormal", "RandomUniform",
+    "TruncatedNormal", "Constant", "LecunNormal", "LecunUniform", "Orthogonal", "VarianceScaling",
+)  # fmt: skip
 ALLOWED_OBJECTS = {
     ("keras.src.models.functional", "Functional"),
     ("keras", "Functional"),
@@ -47,148 +51,248 @@ ALLOWED_OBJECTS = {
     ("keras", "DTypePolicy"),
     (None, "__keras_tensor__"),
     *{("keras.layers", name) for name in ALLOWED_LAYERS},
-    *{
-        ("keras.initializers", name)
-        for name in (
-            "GlorotUniform",
-            "GlorotNormal",
-            "HeNormal",
-            "HeUniform",
-            "Zeros",
-            "Ones",
-            "RandomNormal",
-            "RandomUniform",
-            "TruncatedNormal",
-            "Constant",
-            "LecunNormal",
-            "LecunUniform",
-            "Orthogonal",
-            "VarianceScaling",
-        )
-    },
+    *{("keras.initializers", name) for name in INITIALIZERS},
     *{("keras.regularizers", name) for name in ("L1", "L2", "L1L2")},
 }
-MAX_UNITS = 1 << 16  # Dense units or conv filters: guards the trusted process against a memory bomb
 MAX_DEPTH = 64
+MAX_JSON_BYTES = 8 << 20
+NUMERIC_KINDS = "biuf"
 
 
 class Rejected(Exception):
-    """An export that the grader refuses to use; the message says why, for the feedback."""
+    """An export that the grader refuses to use; the message (the grader's words) says why."""
 
 
-def open_directory(path) -> int:
-    """A descriptor for the export folder itself, refusing a symlink."""
+class OverBudget(Rejected):
+    """An export larger than its question allows: the whole question scores zero."""
+
+
+# -- files ------------------------------------------------------------------------------------
+
+
+def _checked_name(name: str) -> str:
+    if not name or "/" in name or name.startswith(".") or len(name) > 128:
+        raise ValueError(f"bad export name {name!r}")  # the hidden tests' own mistake
+    return name
+
+
+def inventory(directory: int, max_count: int, max_total: int) -> dict[str, int]:
+    """The regular files in the exports and their sizes, refusing the whole folder when it
+    holds more files or bytes than allowed. Nothing is read."""
     try:
-        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    except OSError as error:
-        raise Rejected(f"the export folder is missing or not a folder ({error.strerror})") from None
+        names = os.listdir(directory)
+    except OSError:
+        raise Rejected("the exports folder could not be read") from None
+    if len(names) > max_count:
+        raise Rejected(f"the run left {len(names):,} files in the exports, over the grader's limit of {max_count:,}")
+    sizes = {}
+    for name in names:
+        try:
+            info = os.stat(name, dir_fd=directory, follow_symlinks=False)
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode):
+            sizes[name] = info.st_size
+    total = sum(sizes.values())
+    if total > max_total:
+        raise Rejected(f"the exports hold {total:,} bytes, over the grader's limit of {max_total:,}")
+    return sizes
 
 
-def read_bytes(directory: int, name: str, max_bytes: int) -> bytes:
-    """The bytes of a regular file ``name`` in ``directory``, at most ``max_bytes``."""
-    if "/" in name or name.startswith("."):
-        raise ValueError(f"bad export name {name!r}")
+def open_file(directory: int, name: str, max_bytes: int) -> io.BufferedReader:
+    """A regular file ``name`` in ``directory``, at most ``max_bytes`` long, opened without
+    following links and without blocking on a FIFO."""
+    _checked_name(name)
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=directory)
     except FileNotFoundError:
         raise Rejected(f"{name} was not exported") from None
-    except OSError as error:
-        raise Rejected(f"{name} cannot be read safely ({error.strerror})") from None
-    with os.fdopen(fd, "rb") as stream:
-        info = os.fstat(stream.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise Rejected(f"{name} is not a regular file")
-        if info.st_size > max_bytes:
-            raise Rejected(f"{name} is {info.st_size:,} bytes, over the {max_bytes:,}-byte limit")
+    except OSError:
+        raise Rejected(f"{name} could not be opened safely (a link, or not readable)") from None
+    stream = os.fdopen(fd, "rb")
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        stream.close()
+        raise Rejected(f"{name} is not a regular file")
+    if info.st_size > max_bytes:
+        stream.close()
+        raise OverBudget(f"{name} is {info.st_size:,} bytes, over this question's limit of {max_bytes:,}")
+    return stream
+
+
+def read_bytes(directory: int, name: str, max_bytes: int) -> bytes:
+    with open_file(directory, name, max_bytes) as stream:
         data = stream.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise Rejected(f"{name} is over the {max_bytes:,}-byte limit")
+        raise OverBudget(f"{name} is over this question's limit of {max_bytes:,} bytes")
     return data
 
 
-def read_json(directory: int, name: str, max_bytes: int):
+# -- JSON -------------------------------------------------------------------------------------
+
+
+def _depth_ok(value, limit: int) -> bool:
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return False
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return True
+
+
+def read_json(directory: int, name: str, max_bytes: int = MAX_JSON_BYTES):
+    """A JSON value, at most ``max_bytes`` long and nested at most ``MAX_DEPTH`` deep."""
+    data = read_bytes(directory, name, min(max_bytes, MAX_JSON_BYTES))
     try:
-        return json.loads(read_bytes(directory, name, max_bytes))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        value = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise Rejected(f"{name} is not valid JSON") from None
+    if not _depth_ok(value, MAX_DEPTH):
+        raise Rejected(f"{name} is nested too deeply")
+    return value
+
+
+# -- arrays -----------------------------------------------------------------------------------
+
+
+def _npy_header(stream, what: str) -> tuple[tuple, np.dtype, bool]:
+    """Shape, type and order declared by a ``.npy`` header, read without unpickling anything."""
+    try:
+        magic = stream.read(8)
+        if len(magic) != 8 or magic[:6] != b"\x93NUMPY":
+            raise ValueError
+        size_bytes = 2 if magic[6] == 1 else 4
+        length = int.from_bytes(stream.read(size_bytes), "little")
+        if length > 65536:
+            raise ValueError
+        header = ast.literal_eval(stream.read(length).decode("latin1"))
+        shape, dtype, fortran = header["shape"], np.dtype(header["descr"]), bool(header["fortran_order"])
+    except (ValueError, SyntaxError, KeyError, TypeError, MemoryError, RecursionError):
+        raise Rejected(f"{what} is not a plain .npy array") from None
+    if dtype.kind not in NUMERIC_KINDS or dtype.hasobject or dtype.fields is not None:
+        raise Rejected(f"{what} is not a numeric array")
+    if not (isinstance(shape, tuple) and len(shape) <= 8 and all(isinstance(n, int) and n >= 0 for n in shape)):
+        raise Rejected(f"{what} declares an impossible shape")
+    return shape, dtype, fortran
+
+
+def _read_npy(stream, what: str, max_bytes: int, remaining: int) -> np.ndarray:
+    shape, dtype, fortran = _npy_header(stream, what)
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > max_bytes:
+        raise OverBudget(f"{what} declares {nbytes:,} bytes of values, over this question's limit of {max_bytes:,}")
+    data = stream.read(nbytes)
+    if len(data) != nbytes or nbytes > remaining:
+        raise Rejected(f"{what} is shorter or longer than its header says")
+    array = np.frombuffer(data, dtype=dtype)
+    return array.reshape(shape, order="F" if fortran else "C").copy()
 
 
 def read_array(directory: int, name: str, max_bytes: int) -> np.ndarray:
-    try:
-        array = np.load(io.BytesIO(read_bytes(directory, name, max_bytes)), allow_pickle=False)
-    except (ValueError, OSError, EOFError):
-        raise Rejected(f"{name} is not a plain .npy array") from None
-    if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
-        raise Rejected(f"{name} is not a numeric array")
+    """A numeric array from a ``.npy`` file, its declared size checked before it is read."""
+    with open_file(directory, name, max_bytes + 65536) as stream:
+        size = os.fstat(stream.fileno()).st_size
+        array = _read_npy(stream, name, max_bytes, size)
+        if stream.read(1):
+            raise Rejected(f"{name} has data after its array")
     return array
 
 
-def read_arrays(directory: int, name: str, max_bytes: int) -> list[np.ndarray]:
-    try:
-        with np.load(io.BytesIO(read_bytes(directory, name, max_bytes)), allow_pickle=False) as archive:
-            keys = sorted(
-                archive.files, key=lambda k: int(k.split("_")[1]) if k.startswith("arr_") and k[4:].isdigit() else -1
-            )
-            if keys != [f"arr_{i}" for i in range(len(keys))]:
-                raise Rejected(f"{name} does not hold weight arrays arr_0, arr_1, ...")
-            arrays = [archive[k] for k in keys]
-    except (ValueError, OSError, EOFError, KeyError):
-        raise Rejected(f"{name} is not a plain .npz archive") from None
-    if any(a.dtype.kind not in "biuf" for a in arrays):
-        raise Rejected(f"{name} holds non-numeric arrays")
+def read_weights(directory: int, name: str, shapes: list[tuple]) -> list[np.ndarray]:
+    """The arrays ``arr_0, arr_1, ...`` of an uncompressed ``.npz``, each of the expected shape;
+    headers and sizes are checked before any values are read. At most 8 bytes a value."""
+    max_bytes = 8 * sum(math.prod(shape) for shape in shapes)
+    with open_file(directory, name, max_bytes + 65536 * (len(shapes) + 1)) as stream:
+        try:
+            archive = zipfile.ZipFile(stream)
+        except (zipfile.BadZipFile, OSError, ValueError):
+            raise Rejected(f"{name} is not a plain .npz archive") from None
+        with archive:
+            members = archive.infolist()
+            if [m.filename for m in members] != [f"arr_{i}.npy" for i in range(len(members))]:
+                raise Rejected(f"{name} does not hold weight arrays arr_0, arr_1, ... in order")
+            if len(members) != len(shapes):
+                raise Rejected(f"{name} holds {len(members)} weight arrays where the model has {len(shapes)}")
+            if any(m.compress_type != zipfile.ZIP_STORED for m in members):
+                raise Rejected(f"{name} is compressed; the grader reads only what numpy.savez writes")
+            arrays = []
+            for member, expected in zip(members, shapes, strict=True):
+                with archive.open(member) as entry:
+                    array = _read_npy(entry, name, max_bytes, member.file_size)
+                if array.shape != tuple(expected):
+                    raise Rejected("the exported weights do not match the model's layers")
+                arrays.append(array)
     return arrays
 
 
-def check_config(node, depth: int = 0, key: str = "") -> None:
+# -- models -----------------------------------------------------------------------------------
+
+
+def _what_layer(node: dict) -> str:
+    """A description of a refused object from a fixed vocabulary, never the export's own words."""
+    if node.get("class_name") == "Lambda":
+        return "a Lambda layer"
+    return "a layer or object that is not one of the built-in Keras layers the grader rebuilds"
+
+
+def check_config(node, depth: int = 0) -> None:
     """Raise :class:`Rejected` unless every object in a model config is on the allow-list."""
     if depth > MAX_DEPTH:
         raise Rejected("the model config is nested too deeply")
     if isinstance(node, dict):
         if "class_name" in node:
-            module, name = node.get("module"), node.get("class_name")
-            if (module, name) not in ALLOWED_OBJECTS:
-                what = f"{name!r}" + (f" from {module!r}" if module else "")
-                raise Rejected(
-                    f"the model uses {what}, which is not one of the built-in Keras layers the grader rebuilds"
-                )
-            if node.get("registered_name") not in (None, name):
-                raise Rejected(f"the model registers a custom object {node.get('registered_name')!r}")
-        for k, value in node.items():
-            if k in ("function", "function_type", "module") and not (k == "module" and isinstance(value, str)):
-                raise Rejected(f"the model config has a {k!r} entry (Lambda or custom code)")
-            if k == "activation" and value not in ALLOWED_ACTIVATIONS:
-                raise Rejected(f"activation {value!r} is not a built-in activation the grader allows")
-            if k in ("units", "filters") and (not isinstance(value, int) or not 0 < value <= MAX_UNITS):
-                raise Rejected(f"{k}={value!r} is out of range")
-            check_config(value, depth + 1, k)
+            if (node.get("module"), node.get("class_name")) not in ALLOWED_OBJECTS:
+                raise Rejected(f"the model uses {_what_layer(node)}")
+            if node.get("registered_name") not in (None, node.get("class_name")):
+                raise Rejected("the model uses a custom registered layer")
+        for key, value in node.items():
+            if key in ("function", "function_type") or (key == "module" and not isinstance(value, str)):
+                raise Rejected("the model config holds code (a Lambda or a custom object)")
+            if key == "activation" and value not in ALLOWED_ACTIVATIONS:
+                raise Rejected("the model uses an activation that is not one of the built-in ones the grader allows")
+            check_config(value, depth + 1)
     elif isinstance(node, list):
         for item in node:
-            check_config(item, depth + 1, key)
+            check_config(item, depth + 1)
     elif not isinstance(node, (str, int, float, bool, type(None))):
         raise Rejected("the model config holds a value that is not plain data")
 
 
-def rebuild_model(directory: int, name: str, max_bytes: int):
-    """Rebuild the exported model ``name`` (``name.model.json`` + ``name.weights.npz``)."""
-    import keras
-
-    config = read_json(directory, f"{name}.model.json", max_bytes)
-    if isinstance(config, dict):
-        config.pop("compile_config", None)  # the optimizer and loss play no part in predictions
+def rebuild_model(directory: int, name: str, budget):
+    """Rebuild the exported model ``name`` (``name.model.json`` + ``name.weights.npz``) within
+    ``budget`` (a :class:`~cnnlab.grading.hidden.Budget`)."""
+    config = read_json(directory, f"{name}.model.json")
+    if not isinstance(config, dict):
+        raise Rejected("the export is not a Keras Functional or Sequential model")
+    config.pop("compile_config", None)  # the optimizer and loss play no part in predictions
     check_config(config)
-    if (
-        not isinstance(config, dict)
-        or (config.get("module"), config.get("class_name")) not in ALLOWED_OBJECTS
-        or config.get("class_name") not in ("Functional", "Sequential")
-    ):
+    if config.get("class_name") not in ("Functional", "Sequential"):
         raise Rejected("the export is not a Keras Functional or Sequential model")
     try:
+        size = model_size(config)
+    except SizeError as error:
+        raise Rejected(f"the model config does not add up: {error}") from None
+    if size.parameters > budget.parameters:
+        raise OverBudget(
+            f"the model has {size.parameters:,} parameters, over this question's limit of {budget.parameters:,}"
+        )
+    if size.activations > budget.activations:
+        raise OverBudget(
+            f"the model computes {size.activations:,} values per example, over this question's limit of {budget.activations:,}"
+        )
+    import keras
+
+    try:
         model = keras.models.model_from_json(json.dumps(config))
-    except Exception as error:  # a config that passed the allow-list but does not build
-        raise Rejected(f"the model config does not build ({type(error).__name__})") from None
-    weights = read_arrays(directory, f"{name}.weights.npz", max_bytes)
-    expected = [tuple(w.shape) for w in model.get_weights()]
-    if [tuple(w.shape) for w in weights] != expected:
-        raise Rejected("the exported weights do not match the model's layers")
+    except Exception:  # a config that passed the allow-list but does not build
+        raise Rejected("the model config does not build") from None
+    if model.count_params() != size.parameters:
+        raise Rejected("the model config does not add up: it builds to another size than it describes")
+    shapes = [tuple(w.shape) for w in model.weights]
+    weights = read_weights(directory, f"{name}.weights.npz", shapes)
     model.set_weights(weights)
     return model

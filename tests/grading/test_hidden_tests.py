@@ -70,7 +70,12 @@ def run_exports(lab: str, tmp_path: Path, changed: dict | None = None, after_tra
                     export_helpers.record_failure(question, failure)
     finally:
         del os.environ["CNNLAB_EXPORT_DIR"]
-    return {r["name"]: r for r in run_tests(hidden, str(exports_dir), 64 << 20)}
+    exports_dir.mkdir(exist_ok=True)
+    fd = os.open(exports_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        return {r["name"]: r for r in run_tests(hidden, fd, 256, 768 << 20)}
+    finally:
+        os.close(fd)
 
 
 @pytest.mark.parametrize("lab", HIDDEN_LABS)
