@@ -15,9 +15,10 @@ from pathlib import Path
 from cnnlab.data import manifest, store
 from cnnlab.data.errors import DataError
 from cnnlab.notebooks.catalog import LABS
+from cnnlab.weights import prepare_asset
 
 # What the smoke profile reads; without these (offline) the labs cannot run.
-SMOKE_ASSETS = ("mnist", "cifar10-subset", "pets-subset", "imagenet-class-index")
+SMOKE_ASSETS = ("mnist", "cifar10-subset", "pets-subset", "imagenet-class-index", "efficientnet-lite0")
 
 
 def doctor(_args) -> int:
@@ -85,7 +86,7 @@ def _root_label(path) -> str:
     data_dir = store.data_dir()
     if data_dir is not None and path.is_relative_to(data_dir):
         return "CNNLAB_DATA"
-    return "cache"
+    return "cache" if path.is_relative_to(store.cache_dir()) else "an installed package"
 
 
 def fetch(args) -> int:
@@ -97,7 +98,7 @@ def fetch(args) -> int:
     failed = 0
     for name in names:
         try:
-            paths = store.locate_asset(name)
+            paths = store.locate_asset(name) + prepare_asset(name)
         except (DataError, ValueError) as exc:
             failed += 1
             print(f"{name}: FAILED\n{exc}", file=sys.stderr)

