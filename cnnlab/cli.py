@@ -53,6 +53,9 @@ def doctor(_args) -> int:
         print(f"Data        CNNLAB_DATA={data_dir} (read-only mirror)")
     print(f"Cache       {store.cache_dir()}")
     print(f"Downloads   {'disabled (CNNLAB_OFFLINE=1)' if store.offline() else 'allowed'}")
+    from cnnlab.grading.isolation import describe
+
+    print("Grading     " + "\n            ".join(describe()))
     print("Assets")
     for name, asset in manifest.assets().items():
         states = [store.file_status(entry) for entry in asset.files]

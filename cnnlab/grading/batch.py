@@ -201,7 +201,7 @@ def run_trusted(grader: Grader, exports_fd: int, home: Path) -> tuple[list[dict]
         launcher += ["--address-space", str(ADDRESS_SPACE_FACTOR * 2 * limits.trusted_memory)]
     command = [
         *launcher, "--",
-        *grader_side_command(grader.grader_uid, grader.data_dir, grader.isolation.bwrap, [str(home)]),
+        *grader_side_command(grader.grader_uid, grader.data_dir, grader.isolation.bwrap, home),
         sys.executable, "-I", "-m", "cnnlab.grading.trusted", str(copy), str(exports_fd),
         str(limits.exports_count), str(limits.exports_size),
     ]  # fmt: skip

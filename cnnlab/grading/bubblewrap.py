@@ -90,12 +90,14 @@ def closed_ancestor(path: str) -> str | None:
     return None
 
 
-def exposure_command(bwrap: str, needed: list[str]) -> list[str]:
+def exposure_command(bwrap: str, needed: list[str], writable: list[str] = ()) -> list[str]:
     """A root-started bwrap that shows the host as it is, except that every closed folder
-    holding a needed path becomes an empty tmpfs with just those paths bound back (read-only).
-    Empty when every needed path is already reachable."""
+    holding a needed path becomes an empty tmpfs with just those paths bound back (read-only;
+    those in ``writable``, a process's own working folders, read-write). Empty when every
+    needed path is already reachable."""
+    writable = {os.path.realpath(p) for p in writable}
     closed: dict[str, list[str]] = {}
-    for path in _outermost(needed):
+    for path in _outermost([*needed, *writable]):
         ancestor = closed_ancestor(path)
         if ancestor:
             closed.setdefault(ancestor, []).append(path)
@@ -108,7 +110,7 @@ def exposure_command(bwrap: str, needed: list[str]) -> list[str]:
             for folder in reversed(Path(path).parents):
                 if Path(folder).is_relative_to(ancestor) and str(folder) != ancestor:
                     command += ["--perms", "0755", "--dir", str(folder)]
-            command += ["--ro-bind", path, path]
+            command += ["--bind" if path in writable else "--ro-bind", path, path]
     return [*command, "--"]
 
 

@@ -40,12 +40,13 @@ class RunReport:
     teardown: Teardown = field(default_factory=Teardown)
 
 
-def grader_side_command(grader_uid: int | None, data_dir: str | None, bwrap: str | None, extra: list[str]) -> list[str]:
+def grader_side_command(grader_uid: int | None, data_dir: str | None, bwrap: str | None, home: Path) -> list[str]:
     """How the grader starts one of its own unprivileged processes (executor, trusted side):
-    as ``grader_uid``, seeing Python and cnnlab even where they lie under a closed folder."""
+    as ``grader_uid``, seeing Python and cnnlab even where they lie under a closed folder, and
+    its own ``home``."""
     if grader_uid is None:
         return []
-    exposure = bubblewrap.exposure_command(bwrap, needed_paths(data_dir) + extra) if bwrap else []
+    exposure = bubblewrap.exposure_command(bwrap, needed_paths(data_dir), [str(home)]) if bwrap else []
     return [*exposure, *bubblewrap.drop_to(grader_uid)]
 
 
@@ -106,7 +107,7 @@ class Executor:
         command = [
             *launcher, "--",
             *enter_network,
-            *grader_side_command(grader_uid, sandbox.data_dir, sandbox.isolation.bwrap, [str(home)]),
+            *grader_side_command(grader_uid, sandbox.data_dir, sandbox.isolation.bwrap, home),
             sys.executable, "-I", "-m", "cnnlab.grading.executor", str(job_file),
         ]  # fmt: skip
         self.process = subprocess.Popen(

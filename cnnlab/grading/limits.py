@@ -15,8 +15,8 @@ class Limits:
     cell_timeout: int = 300  # wall clock per cell
     notebook_timeout: int = 900  # wall clock for the whole notebook
     # Resident memory of the whole sandbox, enforced by a memory cgroup where the machine has
-    # one. Where it has none, the same number caps each process's address space instead
-    # (RLIMIT_AS), which TensorFlow needs far more of than it uses: see ADDRESS_SPACE.
+    # one; each process's address space (RLIMIT_AS) is capped too, at ADDRESS_SPACE_FACTOR
+    # times this, since TensorFlow reserves far more address space than it uses.
     memory: int = 6 * 1024 * MB
     processes: int = 512  # processes and threads (pids cgroup, and RLIMIT_NPROC of the submission's own uid)
     file_size: int = 256 * MB  # largest file the sandbox may write (RLIMIT_FSIZE)
@@ -33,9 +33,8 @@ class Limits:
         return asdict(self)
 
 
-# Without a memory cgroup, RLIMIT_AS is the only cap. TensorFlow reserves several GB of address
-# space it never touches (lab 03's kernel died under 10 GiB and finished under 12 GiB), so the
-# fallback cap is this many times the resident limit.
+# TensorFlow reserves several GB of address space it never touches (lab 03's kernel died under
+# 10 GiB and finished under 12 GiB), so the address-space cap is this many times the resident one.
 ADDRESS_SPACE_FACTOR = 2
 
 

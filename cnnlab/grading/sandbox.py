@@ -143,8 +143,9 @@ class Sandbox:
         for folder in self.cgroup.folders.values():
             command += ["--cgroup", str(folder)]
         command += ["--processes", str(self.limits.processes), "--file-size", str(self.limits.file_size)]
-        if not self.cgroup.folders:
-            command += ["--address-space", str(ADDRESS_SPACE_FACTOR * self.limits.memory)]
+        # Address space as well as the cgroup: a 20 GB allocation fails at once (MemoryError)
+        # instead of filling the machine's memory up to the cgroup's limit first.
+        command += ["--address-space", str(ADDRESS_SPACE_FACTOR * self.limits.memory)]
         return [*command, "--"]
 
     def start(self) -> None:
@@ -235,8 +236,8 @@ class Sandbox:
         env = KernelEnvironment(self.profile, self.threads, str(workdir), str(exports), self.data_dir).as_dict()
         drop = []
         if self.isolation.level == "uid":
-            reach = [*needed_paths(self.data_dir), str(self.private)]
-            exposure = bubblewrap.exposure_command(self.isolation.bwrap, reach) if self.isolation.bwrap else []
+            bwrap, reach = self.isolation.bwrap, needed_paths(self.data_dir)
+            exposure = bubblewrap.exposure_command(bwrap, reach, [str(self.private)]) if bwrap else []
             drop = [*exposure, *bubblewrap.drop_to(self.uid)]
         command = [*self._launcher(), *drop, *kernel_command(str(connection_file))]
         self.process = subprocess.Popen(

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SOLUTION = ROOT / "solutions" / "02_mlp_vs_convnet.ipynb"
 LAB = ROOT / "labs" / "02_mlp_vs_convnet.ipynb"
 Q3_CHECK = "lab02-17"  # the check cell of q3: attacks go right after it
+Q4_CHECK = "lab02-21"  # the check cell of q4, after which every question has been exported
 
 
 def solution() -> nbformat.NotebookNode:

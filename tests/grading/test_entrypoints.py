@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from . import submissions as s
 
 
@@ -30,6 +32,42 @@ def test_gradescope_single_submission(tmp_path):
     assert "FAIL" in next(t["output"] for t in report["tests"] if t["name"] == "q2")
 
 
+def _gradescope(submission, results, *options, timeout=600):
+    return subprocess.run(
+        [sys.executable, "-m", "cnnlab", "gradescope", "--lab", "02", "--submission-dir", str(submission), "--results", str(results), *options],
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "too-deep"),
+        (b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "code", "metadata": {}, '
+         b'"source": "x = \'\\ud800\'", "outputs": [], "execution_count": null}]}', "invalid-text"),
+    ],
+)  # fmt: skip
+def test_gradescope_always_writes_results_for_hostile_files(tmp_path, content, words):
+    submission, results = tmp_path / "submission", tmp_path / "results" / "results.json"
+    submission.mkdir()
+    (submission / "lab.ipynb").write_bytes(content)
+    done = _gradescope(submission, results)
+    report = json.loads(results.read_text())
+    assert done.returncode == 0 and report["score"] == 0 and words in report["output"], done.stdout + done.stderr
+    assert report["stdout_visibility"] == "hidden"
+
+
+def test_gradescope_writes_results_when_the_grader_itself_fails(tmp_path):
+    results = tmp_path / "results" / "results.json"
+    broken = subprocess.run(
+        [sys.executable, "-m", "cnnlab", "gradescope", "--lab", "02", "--submission-dir", str(tmp_path / "missing"), "--results", str(results)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    report = json.loads(results.read_text())
+    assert broken.returncode == 0 and report["score"] == 0 and "contact the course staff" in report["output"]
+    assert "Traceback" not in report["output"] and "missing" not in report["output"]
+
+
 def test_gradescope_without_a_notebook(tmp_path):
     results = tmp_path / "results.json"
     done = subprocess.run(
@@ -48,7 +86,7 @@ def test_interrupted_batch_loses_no_finished_result(tmp_path):
     command = s.grade_command("02", sorted(folder.glob("*.ipynb")), out)
     grader = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
-    while not list(out.glob("student_*.json")) and time.monotonic() < deadline:
+    while not list(out.glob("student_*.json")) and time.monotonic() < deadline:  # result names: stem-hash
         time.sleep(0.5)
     grader.send_signal(signal.SIGINT)  # Ctrl-C
     grader.communicate(timeout=300)
@@ -58,5 +96,6 @@ def test_interrupted_batch_loses_no_finished_result(tmp_path):
         assert json.loads((out / f"{name}.json").read_text())["score"] == 0  # complete, valid results
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert f"{len(finished)} already graded" in again.stdout
-    assert sorted(p.stem for p in out.glob("student_*.json")) == ["student_0", "student_1", "student_2"]
+    stems = sorted(p.stem.rsplit("-", 1)[0] for p in out.glob("student_*.json"))
+    assert stems == ["student_0", "student_1", "student_2"]
     assert not list(out.glob(".*.tmp"))
