@@ -167,6 +167,7 @@ def grade(args) -> int:
     from cnnlab.grading.batch import grade_batch
     from cnnlab.grading.isolation import IsolationUnavailable
     from cnnlab.grading.limits import Limits
+    from cnnlab.grading.shards import Shard
 
     limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout)
     paths = [Path(p) for p in args.submissions]
@@ -178,6 +179,7 @@ def grade(args) -> int:
         grade_batch(
             args.lab, paths, Path(args.out), jobs=args.jobs, force=args.force, limits=limits, profile=args.profile,
             isolation=args.isolation, allow_unsafe=args.unsafe_no_isolation, visibility=args.visibility,
+            slim=not args.run_every_cell, shard=Shard.parse(args.shard) if args.shard else None,
         )  # fmt: skip
     except IsolationUnavailable as error:
         print(f"cnnlab grade: {error}", file=sys.stderr)
@@ -193,6 +195,24 @@ def gradescope(args) -> int:
         args.lab, Path(args.submission_dir), Path(args.results), profile=args.profile, isolation=args.isolation,
         allow_unsafe=args.unsafe_no_isolation, visibility=args.visibility,
     )  # fmt: skip
+
+
+def gradebook_merge(args) -> int:
+    """Merge the output folders of a batch's shards into one gradebook and results folder."""
+    from cnnlab.grading.results import summary
+    from cnnlab.grading.shards import MergeError, merge
+
+    try:
+        merged, missing = merge([Path(f) for f in args.folders], Path(args.out))
+    except MergeError as error:
+        print(f"cnnlab gradebook merge: {error}", file=sys.stderr)
+        return 2
+    print(summary(merged))
+    if missing:
+        print(f"MISSING ({len(missing)}): {', '.join(missing)}; grade them again with --shard", file=sys.stderr)
+        return 1
+    print(f"merged {len(merged)} result(s) into {args.out}")
+    return 0
 
 
 def release(args) -> int:
@@ -255,6 +275,13 @@ def build_parser() -> argparse.ArgumentParser:
     grade_parser.add_argument("--profile", choices=("smoke", "full"), default="smoke")
     grade_parser.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell")
     grade_parser.add_argument("--notebook-timeout", type=int, default=900, help="seconds per notebook")
+    grade_parser.add_argument(
+        "--shard", metavar="K/N", help="grade only shard K (0 <= K < N) of the batch, split by content hash"
+    )
+    grade_parser.add_argument(
+        "--run-every-cell", action="store_true",
+        help="run the cells the grade does not need too (checks, training, figures marked grading: skip)",
+    )  # fmt: skip
     _isolation_arguments(grade_parser)
     grade_parser.set_defaults(handler=grade)
     gradescope_parser = commands.add_parser("gradescope", help="grade one submission inside a Gradescope autograder")
@@ -264,6 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
     gradescope_parser.add_argument("--profile", choices=("smoke", "full"), default="smoke")
     _isolation_arguments(gradescope_parser)
     gradescope_parser.set_defaults(handler=gradescope)
+    gradebook_parser = commands.add_parser("gradebook", help="gradebook tools")
+    gradebook_commands = gradebook_parser.add_subparsers(dest="gradebook_command", required=True)
+    merge_parser = gradebook_commands.add_parser("merge", help="merge the output folders of a sharded batch")
+    merge_parser.add_argument("folders", nargs="+", help="the shards' --out folders")
+    merge_parser.add_argument("--out", required=True, help="folder for the merged results and gradebook")
+    merge_parser.set_defaults(handler=gradebook_merge)
     release_parser = commands.add_parser("release", help="build the student bundle and check it leaks nothing")
     release_parser.add_argument("--out", default="release", help="folder for the bundle")
     release_parser.set_defaults(handler=release)

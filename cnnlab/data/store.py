@@ -22,7 +22,6 @@ import gzip
 import hashlib
 import importlib.util
 import os
-import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -227,26 +226,14 @@ def download(entry: FileEntry, destination: Path, progress: bool = True) -> Path
 
 
 def _copy_with_progress(response, out, label: str, progress: bool) -> None:
-    total = int(response.headers.get("Content-Length") or 0)
-    done = 0
-    while chunk := response.read(CHUNK):
-        out.write(chunk)
-        done += len(chunk)
-        if progress:
-            _draw_progress(label, done, total)
-    if progress:
-        sys.stderr.write("\n")
+    """Copy the response to ``out``; on a terminal, with a byte-counting bar (cnnlab.progress)."""
+    from cnnlab.progress import download_bar
 
-
-def _draw_progress(label: str, done: int, total: int) -> None:
-    width = 30
-    if total:
-        filled = int(width * done / total)
-        bar = "#" * filled + "." * (width - filled)
-        sys.stderr.write(f"\r{label} [{bar}] {done / 1e6:6.1f}/{total / 1e6:.1f} MB")
-    else:
-        sys.stderr.write(f"\r{label} {done / 1e6:6.1f} MB")
-    sys.stderr.flush()
+    total = int(response.headers.get("Content-Length") or 0) or None
+    with download_bar(label, total, enabled=progress) as advance:
+        while chunk := response.read(CHUNK):
+            out.write(chunk)
+            advance(len(chunk))
 
 
 def file_status(entry: FileEntry) -> tuple[Path | None, str]:

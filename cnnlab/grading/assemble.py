@@ -9,7 +9,9 @@ checks, metadata and points. From the submission only two things are taken:
 
 Everything else in the submission (edited or deleted instructor cells, metadata, points,
 outputs, kernelspec) is ignored. The hidden tests' export cells are inserted after their
-anchors, each wrapped so that a failure is recorded and the run goes on.
+anchors, each wrapped so that a failure is recorded and the run goes on. With ``slim`` (the
+grader's default), the instructor cells that the grade does not need are left out
+(:mod:`~cnnlab.grading.slicing`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import copy
 import nbformat
 
 from cnnlab.grading.intake import StudentCell
+from cnnlab.grading.slicing import cells_to_skip
 
 PREAMBLE = """# cnnlab grader: where this run's exports go
 from cnnlab.grading.export import export_array, export_model, export_value, record_failure"""
@@ -33,7 +36,7 @@ def _export_cell(question: str, code: str) -> nbformat.NotebookNode:
 
 
 def assemble(
-    lab: nbformat.NotebookNode, student: list[StudentCell], exports: list[tuple[str, str, str]]
+    lab: nbformat.NotebookNode, student: list[StudentCell], exports: list[tuple[str, str, str]], slim: bool = False
 ) -> nbformat.NotebookNode:
     """The notebook to execute.
 
@@ -43,6 +46,7 @@ def assemble(
     student : the submission's cells, from :func:`~cnnlab.grading.intake.read_submission`.
     exports : (anchor, question, code): run ``code`` after the cell ``anchor``, a question id
         (its check cell, or its answer cell when there is no check) or a cell id.
+    slim : leave out the instructor cells that the grade does not need.
     """
     notebook = copy.deepcopy(lab)
     answers: dict[str, str] = {}
@@ -57,6 +61,8 @@ def assemble(
             previous = cell.cell_id
         elif cell.cell_type == "code" and not cell.question and cell.source.strip():
             added_after.setdefault(previous, []).append(cell.source)
+    instructor_cells = {id(cell) for cell in notebook.cells}
+    anchored = {anchor for anchor, _, _ in exports}
     cells = [nbformat.v4.new_code_cell(PREAMBLE)]
     for source in added_after.get(None, []):
         cells.append(nbformat.v4.new_code_cell(source))
@@ -82,7 +88,21 @@ def assemble(
     ordered = sorted(enumerate(exports), key=lambda item: (anchors[item[1][0]], item[0]), reverse=True)
     for _, (anchor, question, code) in ordered:
         cells.insert(anchors[anchor], _export_cell(question, code))
+    if slim:
+        code = [c for c in cells if c.cell_type == "code"]
+        skip = cells_to_skip([(c.source, id(c) in instructor_cells and _skippable(c, anchored), "") for c in code])
+        left_out = {id(code[i]) for i in skip}
+        cells = [c for c in cells if id(c) not in left_out]
     notebook.cells = cells
     for index, cell in enumerate(notebook.cells):
         cell.id = f"graded-{index:03d}"
     return notebook
+
+
+def _skippable(cell, anchored: set[str]) -> bool:
+    """The instructors allow leaving this lab cell out: a check, or marked ``grading: skip``;
+    never an answer cell or the anchor of an export."""
+    tag = cell.metadata.get("cnnlab", {})
+    if "question" in tag or cell.id in anchored:
+        return False
+    return "check" in tag or tag.get("grading") == "skip"

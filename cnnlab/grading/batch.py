@@ -30,7 +30,9 @@ from cnnlab.grading.intake import Staged, Ungradable, parse, stage
 from cnnlab.grading.isolation import Isolation, IsolationUnavailable, detect, needed_paths, readable_to
 from cnnlab.grading.limits import ADDRESS_SPACE_FACTOR, Limits
 from cnnlab.grading.sandbox import Sandbox, SandboxError
+from cnnlab.grading.shards import Shard, batch_id, write_shard_record
 from cnnlab.notebooks.catalog import LABS, lab_notebook, project_root, resolve_lab
+from cnnlab.progress import Progress
 
 TRUSTED_TIMEOUT_S = 900
 MAX_TRUSTED_OUTPUT = 4 << 20
@@ -50,12 +52,30 @@ def _load_exports_spec(path: Path) -> list:
     return load_hidden_tests(str(path)).EXPORTS
 
 
-def question_points(lab_node) -> dict[str, float]:
-    return {
-        c.metadata["cnnlab"]["question"]: c.metadata["cnnlab"]["points"]
-        for c in lab_node.cells
-        if "question" in c.metadata.get("cnnlab", {})
-    }
+MAX_WRITTEN_ANSWER = 4000  # characters of a written answer kept for the gradebook
+
+
+def question_points(lab_node, kind: str = "auto") -> dict[str, float]:
+    """Points per question: the auto-graded ones (code and prediction questions, ``kind="auto"``)
+    or the written ones that people grade (``kind="written"``)."""
+    found = {}
+    for cell in lab_node.cells:
+        tag = cell.metadata.get("cnnlab", {})
+        if "question" in tag and (tag.get("kind") == "written") == (kind == "written"):
+            found[tag["question"]] = tag["points"]
+    return found
+
+
+def written_answers(lab_node, cells) -> list[dict]:
+    """The text of each written question's answer, for the people who grade it: the first
+    cell of the submission that claims the question, control characters removed, capped."""
+    answers = []
+    for question, points in question_points(lab_node, "written").items():
+        text = next((c.source for c in cells if c.question == question), "")
+        answers.append(
+            {"question": question, "max_points": points, "answer": res.plain(text.strip())[:MAX_WRITTEN_ANSWER]}
+        )
+    return answers
 
 
 def lab_points(lab: str) -> float:
@@ -93,6 +113,7 @@ class Grader:
     threads: int
     data_dir: str | None
     visibility: str = "after_published"
+    slim: bool = True  # leave out the instructor cells the grade does not need (slicing.py)
 
     def isolation_record(self, run: RunReport | None = None) -> dict:
         record = {"level": self.isolation.level}
@@ -132,6 +153,7 @@ def make_grader(
     threads: int = 1,
     secrets: list[Path] | None = None,
     visibility: str = "after_published",
+    slim: bool = True,
 ) -> Grader:
     """Everything a batch needs, checked before any submission runs.
 
@@ -172,7 +194,7 @@ def make_grader(
     lab_node = nbformat.read(lab_notebook(lab, "labs"), as_version=4)
     return Grader(
         lab, lab_node, hidden, _load_exports_spec(hidden), limits, profile, level, private, grader_uid, threads,
-        data_dir, visibility,
+        data_dir, visibility, slim,
     )  # fmt: skip
 
 
@@ -250,7 +272,8 @@ def grade_one(grader: Grader, staged: Staged) -> res.SubmissionResult:
         cells = parse(staged.path.read_bytes())
     except Ungradable as problem:
         return _ungradable(staged, grader, problem, started)
-    notebook = assemble(grader.lab_node, cells, grader.exports_spec)
+    written = written_answers(grader.lab_node, cells)
+    notebook = assemble(grader.lab_node, cells, grader.exports_spec, slim=grader.slim)
     private = Path(tempfile.mkdtemp(prefix="submission-", dir=grader.private))
     os.chmod(private, 0o711)
     home = private / "grader"
@@ -260,7 +283,7 @@ def grade_one(grader: Grader, staged: Staged) -> res.SubmissionResult:
     box = Sandbox(grader.isolation, grader.limits, private, grader.profile, grader.threads, grader.data_dir)
     result = res.SubmissionResult(
         staged.name, grader.lab, "graded", max_score=sum(question_points(grader.lab_node).values()),
-        sha256=staged.sha256, isolation=grader.isolation_record(),
+        sha256=staged.sha256, isolation=grader.isolation_record(), written=written,
     )  # fmt: skip
     try:
         report = run_notebook(box, notebook, grader.limits, home, grader.grader_uid)
@@ -323,34 +346,43 @@ def grade_batch(
     isolation: str = "auto",
     allow_unsafe: bool = False,
     visibility: str = "after_published",
+    slim: bool = True,
+    shard: Shard | None = None,
     progress=print,
+    live: bool | None = None,
 ) -> list[res.SubmissionResult]:
-    """Grade every submission into ``out``; one bad submission never stops the batch.
+    """Grade every submission into ``out`` (with ``shard``, only those of that shard); one bad
+    submission never stops the batch.
 
     Results are named by the submission's sanitised stem and content hash: a submission whose
     result exists is skipped unless ``force`` (so an edited notebook with an old name is
     graded again), and each result is written as soon as it is done, so an interrupted batch
-    loses nothing.
+    loses nothing. ``progress`` receives the batch's summary lines; each submission's line
+    goes to a live bar on a terminal (``live``: default, when stdout is one) or to ``progress``.
     """
     lab = resolve_lab(lab)
     limits = limits or Limits()
     out.mkdir(parents=True, exist_ok=True)
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
     secrets = [out.resolve(), *{Path(p).resolve().parent for p in paths}]
-    grader = make_grader(lab, limits, profile, isolation, allow_unsafe, threads, secrets, visibility)
+    grader = make_grader(lab, limits, profile, isolation, allow_unsafe, threads, secrets, visibility, slim)
     try:
         staging = grader.private / "staging"
         staging.mkdir(mode=0o700)
-        staged = stage_all(paths, staging, limits.submission_size)
+        every = stage_all(paths, staging, limits.submission_size)
+        staged = [s for s in every if shard is None or shard.owns(s.sha256)]
+        write_shard_record(out, shard, [s.name for s in staged], batch_id([s.sha256 for s in every]))
         todo = [s for s in staged if force or not (out / f"{s.name}.json").exists()]
+        which = f", shard {shard} of the batch's {len(every)}" if shard else ""
         progress(
-            f"lab {lab} ({LABS[lab][1]}): {len(staged)} submission(s), {len(staged) - len(todo)} already graded, "
+            f"lab {lab} ({LABS[lab][1]}): {len(staged)} submission(s){which}, {len(staged) - len(todo)} already graded, "
             f"{jobs} job(s), isolation: {grader.isolation.level}"
         )
         for note in grader.isolation.notes:
             progress(f"  ({note})")
 
         def work(item: Staged) -> res.SubmissionResult:
+            bar.start(item.name)
             try:
                 result = grade_one(grader, item)
             except Exception as error:  # the grader's own failure on this submission: record it, go on
@@ -361,16 +393,17 @@ def grade_batch(
                 result.message += f" (its result could not be written: {error.strerror})"
             return result
 
-        done = 0
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        with (
+            Progress(len(todo), f"grading lab {lab}", live=live) as bar,
+            ThreadPoolExecutor(max_workers=max(1, jobs)) as pool,
+        ):
             futures = [pool.submit(work, item) for item in todo]
             for future in as_completed(futures):
                 result = future.result()
-                done += 1
                 reason = f" ({result.reason})" if result.reason else ""
-                progress(
+                bar.advance(
                     res.plain(
-                        f"[{done}/{len(todo)}] {result.submission}: {result.score:g}/{result.max_score:g} "
+                        f"[{bar.done + 1}/{len(todo)}] {result.submission}: {result.score:g}/{result.max_score:g} "
                         f"{result.status}{reason} in {result.seconds:.0f} s"
                     )
                 )

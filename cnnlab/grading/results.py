@@ -54,6 +54,9 @@ class SubmissionResult:
     reason: str | None = None
     message: str = ""
     questions: list[QuestionResult] = field(default_factory=list)
+    # written questions, graded by people: question, max_points, answer (the student's text,
+    # for the graders only: never part of feedback or the Gradescope results)
+    written: list[dict] = field(default_factory=list)
     sha256: str = ""  # of the submitted file
     isolation: dict = field(default_factory=dict)  # the level in force and what it meant
     seconds: float = 0.0  # the whole grading of this submission
@@ -132,13 +135,21 @@ def load_results(out: Path) -> list[SubmissionResult]:
 
 
 def gradebook_text(results: list[SubmissionResult]) -> str:
+    """One row per submission: the auto-graded points per question, then for each written
+    question an empty column for the person who grades it and the student's answer."""
     questions = sorted({q.question for r in results for q in r.questions})
+    written = sorted({w["question"] for r in results for w in r.written})
+    manual = [column for q in written for column in (f"{q} (written)", f"{q} answer")]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["submission", "sha256", "status", "score", "max_score", *questions, "reason", "isolation"])
+    writer.writerow(
+        ["submission", "sha256", "status", "score", "max_score", *questions, *manual, "reason", "isolation"]
+    )
     for r in sorted(results, key=lambda r: r.submission):
         points = {q.question: q.points for q in r.questions}
+        answers = {w["question"]: w["answer"] for w in r.written}
         row = [r.submission, r.sha256, r.status, r.score, r.max_score, *[points.get(q, 0) for q in questions]]
+        row += [value for q in written for value in ("", answers.get(q, ""))]
         writer.writerow([csv_cell(v) for v in [*row, r.reason or "", r.isolation.get("level", "")]])
     return buffer.getvalue()
 

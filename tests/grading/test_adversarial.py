@@ -22,7 +22,7 @@ from . import submissions as s
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "grader-secret-7f3a9c"
-CANARY = "TRAINED_CONVNET_MIN_ACCURACY"  # a name that exists only in the hidden tests of lab 02
+CANARY = "def _effective_activations"  # a line that exists only in the hidden tests of lab 02
 NEEDS_ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="the bwrap and uid levels need root (CI runs as root)")
 # What a submission may try to put in front of a person; none of it may reach any output.
 INJECTED = ("\x1b[", "<script", "HYPERLINK(", "=cmd|", "\u202e")
@@ -336,7 +336,7 @@ def grade(
 def results(out: Path) -> dict:
     """Results by the submission's stem (the result name without its content hash)."""
     found = {}
-    for path in out.glob("*.json"):
+    for path in out.glob("*-*.json"):  # results are named stem-hash; shard.json is not one
         found.setdefault(path.stem.rsplit("-", 1)[0], []).append(json.loads(path.read_text()))
     return {stem: entries[0] if len(entries) == 1 else entries for stem, entries in found.items()}
 

@@ -383,7 +383,7 @@ def test_hidden_tests_are_not_in_the_wheel_or_the_release(tmp_path):
         p.name for p in (ROOT / "labs").glob("*.ipynb")
     )
     secrets = secret_lines(ROOT)
-    assert any("TRAINED_CONVNET_MIN_ACCURACY" in line for line in secrets)  # hidden-test text is scanned for
+    assert any("def _effective_activations" in line for line in secrets)  # hidden-test text is scanned for
     assert any("keras.layers.Dense(256" in line for line in secrets)  # and solution lines
 
 
@@ -425,3 +425,28 @@ def test_trusted_process_never_imports_submission_code():
             alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
         }
     assert keras.__version__  # rebuilt models use the same Keras
+
+
+def test_written_questions_go_to_the_gradebook_for_people_not_into_the_score(tmp_path):
+    from cnnlab.grading.batch import question_points, written_answers
+
+    lab = s.blank()
+    written = nbformat.v4.new_markdown_cell("YOUR ANSWER HERE")
+    written.metadata["cnnlab"] = {"question": "q9", "points": 2, "kind": "written"}
+    lab.cells.append(written)
+    assert "q9" not in question_points(lab) and question_points(lab, "written") == {"q9": 2}
+    student = s.blank()
+    answer = nbformat.v4.new_markdown_cell('=HYPERLINK("x")\x1b[31m BatchNorm keeps its statistics')
+    answer.metadata["cnnlab"] = {"question": "q9"}
+    student.cells.append(answer)
+    answers = written_answers(lab, cells_of(student))
+    assert answers == [
+        {"question": "q9", "max_points": 2, "answer": '=HYPERLINK("x")[31m BatchNorm keeps its statistics'}
+    ]
+    result = res.SubmissionResult("dana-0123456789ab", "02", "graded", score=3, max_score=8, written=answers)
+    res.write_result(tmp_path, result)
+    gradescope = json.loads((tmp_path / "dana-0123456789ab" / "results.json").read_text())
+    assert "BatchNorm" not in json.dumps(gradescope)  # never part of the autograder's results
+    header, row = res.gradebook_text([result]).splitlines()
+    assert header.endswith("q9 (written),q9 answer,reason,isolation")
+    assert ",,'=HYPERLINK" in row.replace('"', "")  # an empty score column, then the answer as text

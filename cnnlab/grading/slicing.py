@@ -1,0 +1,97 @@
+"""Which instructor cells a grading run may leave out, so that it costs what the grade needs.
+
+A lab notebook teaches with cells the grade never looks at: public checks, long training
+runs, figures. The instructors mark the ones a grading run may leave out with the cell
+metadata ``{"cnnlab": {"grading": "skip"}}`` in the solution (``cnnlab assign`` copies it
+into the lab); check cells (``{"cnnlab": {"check": ...}}``) may always be left out, since
+they only print. A submission cannot mark anything: the grader takes every instructor cell,
+metadata included, from its own copy of the lab.
+
+A marked cell is still run when anything that runs after it may need it:
+
+- when it is the anchor of an export (the export reads what it made);
+- when a later cell that runs reads a name it binds (found by parsing the cells, IPython
+  magics included), repeated until nothing changes;
+- when a later cell that runs cannot be parsed, or reaches names indirectly (``globals()``,
+  ``exec``, ``get_ipython()``...): then every earlier cell runs.
+
+Side effects that bind no name (seeding a random generator, say) are the instructors'
+responsibility: such a cell must not be marked. ``tests/grading`` grades stored submissions
+with and without leaving cells out and requires identical scores.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+from dataclasses import dataclass
+
+INDIRECT = {"globals", "locals", "vars", "exec", "eval", "get_ipython", "__import__", "compile", "__builtins__"}
+BUILTIN_NAMES = set(dir(builtins))
+
+
+@dataclass
+class CellNames:
+    binds: set[str]
+    reads: set[str]
+    opaque: bool  # unparseable, a star import, or indirect access to names
+
+
+def _python_source(source: str) -> str:
+    """The cell as Python, with IPython's magics and shell escapes turned into calls."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager().transform_cell(source)
+
+
+def names_of(source: str) -> CellNames:
+    """The names a cell binds at top level and every name it reads anywhere (functions
+    included: they read their free names when called)."""
+    try:
+        tree = ast.parse(_python_source(source))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return CellNames(set(), set(), opaque=True)
+    binds, reads, opaque = set(), set(), False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (reads if isinstance(node.ctx, ast.Load) else binds).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            binds.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                if alias.name == "*":
+                    opaque = True
+                binds.add((alias.asname or alias.name).split(".")[0])
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            binds.update(node.names)
+    if reads & INDIRECT:
+        opaque = True
+    return CellNames(binds, reads - BUILTIN_NAMES, opaque)
+
+
+def cells_to_skip(cells: list[tuple[str, bool, str]]) -> set[int]:
+    """Indices of the cells a grading run leaves out.
+
+    Parameters
+    ----------
+    cells : for each code cell of the assembled notebook, in order: ``(source, skippable,
+        kind)`` where ``skippable`` says the instructors allow leaving it out (marked, or a
+        check cell, and not an export anchor), and ``kind`` is free text for diagnostics.
+    """
+    names = [names_of(source) for source, _, _ in cells]
+    skip = {i for i, (_, skippable, _) in enumerate(cells) if skippable}
+    changed = True
+    while changed:
+        changed = False
+        needed: set[str] = set()
+        everything = False
+        for index in reversed(range(len(cells))):
+            if index in skip:
+                if everything or names[index].binds & needed or names[index].opaque:
+                    skip.discard(index)
+                    changed = True
+                    break
+                continue
+            needed |= names[index].reads
+            everything = everything or names[index].opaque
+    return skip

@@ -1,0 +1,36 @@
+"""Leaving out the instructor cells a grade does not need (cnnlab/grading/slicing.py)."""
+
+from __future__ import annotations
+
+from cnnlab.grading.slicing import cells_to_skip, names_of
+
+
+def test_names_a_cell_binds_and_reads():
+    names = names_of(
+        "import numpy as np\nfrom x import y as z\nfor i in range(3):\n    total = f(i)\ndef g(a):\n    return h + a"
+    )
+    assert {"np", "z", "i", "total", "g"} <= names.binds
+    assert {"f", "h"} <= names.reads and "range" not in names.reads and not names.opaque
+    magic = names_of("%time x = load()\nprint(x)")  # a magic runs a string of code: conservatively opaque
+    assert magic.opaque and "x" in magic.reads
+    assert names_of("from m import *").opaque and names_of("globals()['x'] = 1").opaque
+    assert names_of("def broken(:\n").opaque
+
+
+def test_a_marked_cell_is_left_out_unless_something_after_it_needs_it():
+    cells = [
+        ("import keras", False, "setup"),
+        ("data = load()\nplot(data)", True, "data, marked"),
+        ("history = train(model)", True, "training, marked"),
+        ("def answer():\n    return 1", False, "answer"),
+        ("export(answer())", False, "export"),
+    ]
+    assert cells_to_skip(cells) == {1, 2}
+    needs_data = [*cells[:3], ("def answer():\n    return len(data)", False, "answer"), cells[4]]
+    assert cells_to_skip(needs_data) == {2}  # the answer reads `data`
+    chain = [cells[0], ("a = 1", True, ""), ("b = a + 1", True, ""), ("print(b)", False, "")]
+    assert cells_to_skip(chain) == set()  # b needs a: kept transitively
+    opaque = [*cells[:3], ("exec(open('x').read())", False, "student"), cells[4]]
+    assert cells_to_skip(opaque) == set()  # a cell that reaches names indirectly keeps everything before it
+    later = [cells[0], ("export(1)", False, ""), ("data = load()", True, "")]
+    assert cells_to_skip(later) == {2}  # nothing after it needs it
