@@ -1,120 +1,176 @@
-"""Grader performance, measured side by side in one run on this machine.
+"""What grading one submission costs, per lab, measured side by side in one run.
 
-1. Overhead: grading the lab-02 solution (sandbox, exports, trusted tests) against executing
-   the same notebook with plain nbclient. Target: at most 30% more time.
-2. Throughput: 8 submissions with --jobs 2 against --jobs 1 (TensorFlow's thread pools sized
-   to cores / jobs). Target: at least 1.4x.
-3. A batch of 20 submissions, 5 of them pathological (a SIGINT-proof infinite loop, a fork
-   bomb, a 20 GB allocation, a kernel crash, invalid JSON): each pathological one must end
-   within its limit plus 10 s, and all 20 results must be present.
+For each lab, three honest submissions (the solution, the solution with a note added, the
+blank lab) are graded one after another (``--jobs 1``) with the whole grader pinned to one
+core, in three ways:
 
-Run as root for the full sandbox: CNNLAB_DATA=../shared/data python benchmarks/grading.py
+- ``every cell``: the bubblewrap sandbox running every cell of the notebook
+  (``--run-every-cell``): what grading cost before the grader left out what the grade does
+  not need;
+- ``slim``: the default, cells the grade does not need left out;
+- ``slim, no sandbox``: the same with ``--unsafe-no-isolation``, to show what bubblewrap
+  itself adds.
+
+Per submission: wall time (the result's ``seconds``), and the peak of the memory of every
+process of the grading tree at once (parent, sandbox, executor, trusted side), sampled every
+0.1 s from /proc: summed RSS (what the issue's target names) and summed PSS (shared pages
+counted once). Medians over the three submissions; ratios printed side by side.
+
+Run as root: ``CNNLAB_DATA=../shared/data python benchmarks/grading.py [--labs 01 02]``.
+Targets (issue 13): at most 20 s and 700 MB per submission on one core (lab 03: 1.5 GB).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import nbformat  # noqa: E402
-from nbclient import NotebookClient  # noqa: E402
 
-from cnnlab.grading.batch import grade_batch  # noqa: E402
-from cnnlab.grading.limits import Limits  # noqa: E402
-from tests.grading import submissions as s  # noqa: E402
+from cnnlab.notebooks.catalog import LABS, lab_notebook  # noqa: E402
 
-
-def quiet(*_args) -> None:
-    pass
-
-
-def plain_nbclient_seconds() -> float:
-    notebook = nbformat.read(s.SOLUTION, as_version=4)
-    started = time.monotonic()
-    NotebookClient(
-        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(s.SOLUTION.parent)}}
-    ).execute(
-        env={**os.environ, "CNNLAB_PROFILE": "smoke", "CNNLAB_DATA": str(Path(os.environ["CNNLAB_DATA"]).resolve())}
-    )
-    return time.monotonic() - started
+MODES = {
+    "every cell": ["--run-every-cell"],
+    "slim": [],
+    "slim, no sandbox": ["--isolation", "none", "--unsafe-no-isolation"],
+}
+TARGET_S, TARGET_MB = 20, {"03": 1536}
 
 
-def grading_seconds(folder: Path, jobs: int, limits: Limits | None = None) -> tuple[float, list]:
+def tree(root: int) -> list[int]:
+    """``root`` and all its descendants (in any PID namespace: they are all visible here)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+                children.setdefault(parent, []).append(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue
+    found, stack = [], [root]
+    while stack:
+        pid = stack.pop()
+        found.append(pid)
+        stack.extend(children.get(pid, []))
+    return found
+
+
+def memory_of(pids: list[int]) -> tuple[int, int]:
+    rss = pss = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as rollup:
+                for line in rollup:
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1]) * 1024
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return rss, pss
+
+
+class PeakSampler(threading.Thread):
+    """The peak summed RSS and PSS of a process tree, sampled every 0.1 s."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.peak_rss, self.peak_pss, self.running = pid, 0, 0, True
+
+    def run(self) -> None:
+        while self.running:
+            rss, pss = memory_of(tree(self.pid))
+            self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
+            time.sleep(0.1)
+
+
+def submissions(lab: str, folder: Path) -> list[Path]:
+    solution = nbformat.read(lab_notebook(lab, "solutions"), as_version=4)
+    noted = nbformat.read(lab_notebook(lab, "solutions"), as_version=4)
+    noted.cells.insert(1, nbformat.v4.new_code_cell("note = 'an honest extra cell'"))
+    blank = nbformat.read(lab_notebook(lab, "labs"), as_version=4)
+    paths = []
+    for name, notebook in (("solution", solution), ("noted", noted), ("blank", blank)):
+        paths.append(folder / f"{name}.ipynb")
+        nbformat.write(notebook, paths[-1])
+    return paths
+
+
+def grade_one(lab: str, path: Path, options: list[str]) -> dict:
+    """Grade one submission on core 0; its result, and the grading tree's peak memory."""
     with tempfile.TemporaryDirectory() as out:
-        started = time.monotonic()
-        results = grade_batch("02", sorted(folder.glob("*.ipynb")), Path(out), jobs=jobs, limits=limits, progress=quiet)
-        return time.monotonic() - started, results
+        command = ["taskset", "-c", "0", sys.executable, "-m", "cnnlab", "grade", "--lab", lab, str(path)]
+        process = subprocess.Popen([*command, "--out", out, *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        sampler = PeakSampler(process.pid)
+        sampler.start()
+        stdout, stderr = process.communicate(timeout=3600)
+        sampler.running = False
+        sampler.join()
+        if process.returncode != 0:
+            raise RuntimeError(stderr.decode()[-2000:])
+        result = json.loads(next(Path(out).glob("*-*.json")).read_text())
+    return {
+        "seconds": result["seconds"],
+        "score": result["score"],
+        "rss_mb": sampler.peak_rss / 2**20,
+        "pss_mb": sampler.peak_pss / 2**20,
+    }
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--labs", nargs="*", default=list(LABS))
+    args = parser.parse_args()
+    rows = []
     work = Path(tempfile.mkdtemp(prefix="cnnlab-grading-bench-"))
-    one = work / "one"
-    one.mkdir()
-    s.write(one, "solution", s.solution())
-
-    print("1. overhead: grading vs plain nbclient (lab 02 solution, smoke profile), 2 interleaved repeats")
-    plain, graded = [], []
-    for _ in range(2):
-        plain.append(plain_nbclient_seconds())
-        graded.append(grading_seconds(one, jobs=1)[0])
-    ratio = statistics.median(graded) / statistics.median(plain)
-    print(
-        f"   plain nbclient {statistics.median(plain):.1f} s, cnnlab grade {statistics.median(graded):.1f} s: overhead {100 * (ratio - 1):+.0f}% (target <= +30%)"
-    )
-
-    eight = work / "eight"
-    eight.mkdir()
-    for copy in range(2):
-        s.write(eight, f"solution_{copy}", s.solution())
-        s.write(eight, f"partial_{copy}", s.honest_partial())
-        s.write(eight, f"blank_{copy}", s.blank())
-        s.write(eight, f"fast_{copy}", s.fast_partial())
-    print("2. throughput: 8 submissions, --jobs 1 vs --jobs 2")
-    t1, r1 = grading_seconds(eight, jobs=1)
-    t2, r2 = grading_seconds(eight, jobs=2)
-    same = sorted((r.submission, r.score) for r in r1) == sorted((r.submission, r.score) for r in r2)
-    print(
-        f"   --jobs 1 {t1:.0f} s, --jobs 2 {t2:.0f} s: {t1 / t2:.2f}x throughput (target >= 1.4); same scores: {same}"
-    )
-
-    twenty = work / "twenty"
-    twenty.mkdir()
-    for copy in range(4):
-        s.write(twenty, f"solution_{copy}", s.solution())
-        s.write(twenty, f"partial_{copy}", s.honest_partial())
-        s.write(twenty, f"fast_{copy}", s.fast_partial())
-    for copy in range(3):
-        s.write(twenty, f"blank_{copy}", s.blank())
-    fast = s.fast_partial()
-    pathological = {
-        "timeout": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
-        "fork_bomb": "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass",
-        "memory_bomb": "import numpy as np\nhuge = np.ones(20 * 1024**3 // 8)\nhuge[::4096] = 1",
-        "crash": "import os\nos._exit(1)",
-    }
-    for name, code in pathological.items():
-        s.write(twenty, f"zz_{name}", s.with_cell_after(fast, s.Q3_CHECK, code))
-    s.write(twenty, "zz_invalid_json", b'{"cells": [')
-    limits = Limits(cell_timeout=60, notebook_timeout=120)
-    print(
-        f"3. 20 submissions, 5 pathological, --jobs 2, limits: {limits.cell_timeout} s per cell, {limits.notebook_timeout} s per notebook"
-    )
-    total, results = grading_seconds(twenty, jobs=2, limits=limits)
-    print(f"   {len(results)} results in {total:.0f} s")
-    for r in sorted(results, key=lambda r: r.submission):
-        if r.submission.startswith("zz_"):
-            within = r.run_seconds <= limits.notebook_timeout + 10
+    os.chmod(work, 0o755)
+    for lab in args.labs:
+        folder = work / lab
+        folder.mkdir()
+        os.chmod(folder, 0o755)
+        paths = submissions(lab, folder)
+        measured = {mode: [] for mode in MODES}
+        for path in paths:  # interleaved: each submission in every mode before the next one
+            for mode, options in MODES.items():
+                measured[mode].append(grade_one(lab, path, options))
+        for mode, runs in measured.items():
+            median = {key: statistics.median(r[key] for r in runs) for key in ("seconds", "rss_mb", "pss_mb")}
+            rows.append((lab, mode, median, [r["score"] for r in runs]))
             print(
-                f"   {r.submission:16s} {r.status:10s} {r.reason or '':14s} score {r.score:g}/{r.max_score:g}  sandbox {r.run_seconds:5.1f} s, whole grading {r.seconds:5.1f} s  within limit + 10 s: {within}"
+                f"lab {lab} {mode:17s} {median['seconds']:6.1f} s  peak RSS {median['rss_mb']:6.0f} MB  "
+                f"peak PSS {median['pss_mb']:6.0f} MB  scores {[r['score'] for r in runs]}",
+                flush=True,
             )
+    print("\nper lab: median seconds and peak MB (RSS / PSS) per submission, one core")
+    print("| lab | every cell | slim | slim, no sandbox | slim / every cell | bwrap adds | targets met |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    for lab in args.labs:
+        cells = {mode: median for row_lab, mode, median, _ in rows if row_lab == lab}
+        full, slim, bare = cells["every cell"], cells["slim"], cells["slim, no sandbox"]
+        limit = TARGET_MB.get(lab, 700)
+        met = f"{'yes' if slim['seconds'] <= TARGET_S else 'no'} (s), {'yes' if slim['rss_mb'] <= limit else 'no'} (MB)"
+        print(
+            f"| {lab} | {full['seconds']:.0f} s, {full['rss_mb']:.0f} / {full['pss_mb']:.0f} MB "
+            f"| {slim['seconds']:.0f} s, {slim['rss_mb']:.0f} / {slim['pss_mb']:.0f} MB "
+            f"| {bare['seconds']:.0f} s, {bare['rss_mb']:.0f} / {bare['pss_mb']:.0f} MB "
+            f"| {slim['seconds'] / full['seconds']:.2f} | {slim['seconds'] - bare['seconds']:+.1f} s | {met} |"
+        )
+    scores: dict[str, set[str]] = {}
+    for lab, _, _, lab_scores in rows:
+        scores.setdefault(lab, set()).add(str(lab_scores))
+    print("\nthe same scores in every mode:", {lab: len(seen) == 1 for lab, seen in scores.items()})
 
 
 if __name__ == "__main__":

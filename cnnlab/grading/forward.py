@@ -44,7 +44,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from cnnlab.grading.safe_io import ALLOWED_LAYERS
 
-__all__ = ["ForwardError", "Layer", "Network"]
+__all__ = ["ForwardError", "Layer", "Network", "weight_shapes"]
 
 PATCH_BUDGET = 1 << 22  # values in one block of convolution patches (16 MB of float32)
 
@@ -1036,6 +1036,27 @@ def _weight(value, index: int) -> np.ndarray:
     return array
 
 
+def _graph_of(config: dict) -> _Graph:
+    """The model's layers and calls, built on its declared inputs (no weights yet)."""
+    if not isinstance(config, dict) or config.get("class_name") not in ("Functional", "Sequential"):
+        raise ForwardError("the export is not a Functional or Sequential model")
+    try:
+        graph = _model(config["class_name"], config.get("config"), "model")
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError, RecursionError) as error:
+        if isinstance(error, ForwardError):
+            raise
+        raise ForwardError("the model config is malformed") from None
+    if not graph.declared:
+        raise ForwardError("the model does not say what shape its input has")
+    return graph
+
+
+def weight_shapes(config: dict) -> list[tuple]:
+    """The shape of every weight array the config implies, in the order of
+    ``model.get_weights()``: what the grader expects before it reads any of them."""
+    return [shape for leaf in _graph_of(config).leaves() for shape in leaf.weight_shapes or []]
+
+
 class Network:
     """An allow-listed Keras model, rebuilt from its config and weights, that runs in NumPy.
 
@@ -1073,16 +1094,7 @@ class Network:
             When the config uses something the grader does not implement, or a weight array is
             missing, extra or of another shape than the config implies.
         """
-        if not isinstance(config, dict) or config.get("class_name") not in ("Functional", "Sequential"):
-            raise ForwardError("the export is not a Functional or Sequential model")
-        try:
-            graph = _model(config["class_name"], config.get("config"), "model")
-        except (TypeError, AttributeError, KeyError, IndexError, ValueError, RecursionError) as error:
-            if isinstance(error, ForwardError):
-                raise
-            raise ForwardError("the model config is malformed") from None
-        if not graph.declared:
-            raise ForwardError("the model does not say what shape its input has")
+        graph = _graph_of(config)
         leaves = graph.leaves()
         weights = list(weights)
         needed = sum(len(leaf.weight_shapes or []) for leaf in leaves)

@@ -73,7 +73,14 @@ class Exports:
     def array(self, name: str):
         return safe_io.read_array(self.fd, f"{name}.npy", self.budget.array_bytes)
 
+    def network(self, name: str):
+        """The exported model as the grader's NumPy network (layers, parameters, predict):
+        fast, and without Keras or TensorFlow in the trusted process."""
+        return safe_io.load_network(self.fd, name, self.budget)
+
     def model(self, name: str):
+        """The exported model rebuilt in Keras, for tests that need Keras itself (slower:
+        the trusted process then imports TensorFlow)."""
         return safe_io.rebuild_model(self.fd, name, self.budget)
 
     def failures(self) -> dict[str, list[str]]:

@@ -118,9 +118,14 @@ def _layer(kind: str, config: dict, shapes: list[tuple]) -> tuple[tuple, int]:
             raise SizeError("Add gets inputs of different shapes")
         return shape, 0
     if kind == "Concatenate":
-        if config.get("axis", -1) not in (-1, len(shape)) or any(s[:-1] != shape[:-1] for s in shapes):
+        axis = config.get("axis", -1)
+        if not isinstance(axis, int) or not -len(shape) <= axis <= len(shape) or axis == 0:
+            raise SizeError("Concatenate joins along an axis the inputs do not have")
+        axis = axis % (len(shape) + 1) - 1  # the axis without the batch
+        others = [tuple(v for i, v in enumerate(s) if i != axis) for s in shapes]
+        if any(len(s) != len(shape) for s in shapes) or len(set(others)) != 1:
             raise SizeError("Concatenate gets inputs that do not line up")
-        return (*shape[:-1], sum(s[-1] for s in shapes)), 0
+        return tuple(sum(s[axis] for s in shapes) if i == axis else v for i, v in enumerate(shape)), 0
     if len(shapes) != 1:
         raise SizeError("a layer that takes one input gets several")
     if kind == "Conv2D":
@@ -139,7 +144,13 @@ def _layer(kind: str, config: dict, shapes: list[tuple]) -> tuple[tuple, int]:
     if kind == "Flatten":
         return (math.prod(shape),), 0
     if kind == "Reshape":
-        target = _shape(config.get("target_shape"))
+        wanted = config.get("target_shape")
+        if isinstance(wanted, (list, tuple)) and list(wanted).count(-1) == 1:
+            known = math.prod(v for v in wanted if v != -1) if len(wanted) > 1 else 1
+            if not isinstance(known, int) or known <= 0 or math.prod(shape) % known:
+                raise SizeError("Reshape changes the number of values")
+            wanted = [math.prod(shape) // known if v == -1 else v for v in wanted]
+        target = _shape(wanted)
         if math.prod(target) != math.prod(shape):
             raise SizeError("Reshape changes the number of values")
         return target, 0
@@ -178,8 +189,8 @@ def _functional(config: dict, input_shapes: list[tuple] | None, size: ModelSize)
     if not isinstance(layers, list) or not layers:
         raise SizeError("the model config lists no layers")
     outputs: dict[tuple[str, int], tuple] = {}  # (layer, node) -> output shape
-    calls: dict[str, int] = {}
     given = list(input_shapes or [])
+    pending = []  # (layer, node index, sources): calls waiting for their inputs, as Keras defers them
     for layer in layers:
         kind, name, layer_config = layer.get("class_name"), layer.get("name"), layer.get("config", {})
         if not isinstance(name, str) or not isinstance(layer_config, dict):
@@ -189,28 +200,33 @@ def _functional(config: dict, input_shapes: list[tuple] | None, size: ModelSize)
             outputs[(name, 0)] = shape
             size.activations += math.prod(shape)
             continue
-        nodes = layer.get("inbound_nodes") or []
-        for node in nodes:
-            sources = _tensor_sources(node.get("args", []))
-            try:
-                shapes = [outputs[(source, index)] for source, index, _ in sources]
-            except KeyError:
-                raise SizeError("a layer uses an output that no earlier layer makes") from None
+        for index, node in enumerate(layer.get("inbound_nodes") or []):
+            pending.append((layer, index, _tensor_sources(node.get("args", []))))
+    counted: set[str] = set()
+    while pending:
+        ready = [call for call in pending if all((source, i) in outputs for source, i, _ in call[2])]
+        if not ready:
+            raise SizeError("a layer uses an output that no layer makes")
+        for call in ready:
+            pending.remove(call)
+            layer, index, sources = call
+            kind, name, layer_config = layer["class_name"], layer["name"], layer.get("config", {})
+            shapes = [outputs[(source, i)] for source, i, _ in sources]
             if kind in ("Functional", "Sequential"):
-                before = size.parameters if name in calls else None
+                before = size.parameters
                 inner_outputs = _model(kind, layer_config, shapes, size)
                 if len(inner_outputs) != 1:
                     raise SizeError("a model inside the model has more than one output")
                 out = inner_outputs[0]
-                if before is not None:
+                if name in counted:
                     size.parameters = before  # a shared model's weights count once
             else:
                 out, weights = _layer(kind, layer_config, shapes)
-                if name not in calls:
+                if name not in counted:
                     size.parameters += weights
+            counted.add(name)
             size.activations += math.prod(out)
-            outputs[(name, calls.get(name, 0))] = out
-            calls[name] = calls.get(name, 0) + 1
+            outputs[(name, index)] = out
     declared = config.get("output_layers", [])
     if len(declared) == 3 and isinstance(declared[0], str):
         declared = [declared]  # a single output is written as one entry, not a list of them

@@ -262,9 +262,8 @@ def check_config(node, depth: int = 0) -> None:
         raise Rejected("the model config holds a value that is not plain data")
 
 
-def rebuild_model(directory: int, name: str, budget):
-    """Rebuild the exported model ``name`` (``name.model.json`` + ``name.weights.npz``) within
-    ``budget`` (a :class:`~cnnlab.grading.hidden.Budget`)."""
+def _sized_config(directory: int, name: str, budget) -> dict:
+    """The exported model's config, after the allow-list and within the budget."""
     config = read_json(directory, f"{name}.model.json")
     if not isinstance(config, dict):
         raise Rejected("the export is not a Keras Functional or Sequential model")
@@ -284,6 +283,28 @@ def rebuild_model(directory: int, name: str, budget):
         raise OverBudget(
             f"the model computes {size.activations:,} values per example, over this question's limit of {budget.activations:,}"
         )
+    return config
+
+
+def load_network(directory: int, name: str, budget):
+    """The exported model ``name`` as the grader's own NumPy network
+    (:class:`~cnnlab.grading.forward.Network`): no Keras, no TensorFlow."""
+    from cnnlab.grading import forward
+
+    config = _sized_config(directory, name, budget)
+    try:
+        shapes = forward.weight_shapes(config)
+        return forward.Network.from_config(config, read_weights(directory, f"{name}.weights.npz", shapes))
+    except forward.ForwardError as error:
+        raise Rejected(str(error)) from None
+
+
+def rebuild_model(directory: int, name: str, budget):
+    """Rebuild the exported model ``name`` (``name.model.json`` + ``name.weights.npz``) within
+    ``budget`` (a :class:`~cnnlab.grading.hidden.Budget`) as a Keras model. Imports Keras (and
+    TensorFlow): hidden tests that only inspect or run a model use :func:`load_network`."""
+    config = _sized_config(directory, name, budget)
+    size = model_size(config)
     import keras
 
     try:

@@ -1,7 +1,8 @@
 """Hidden tests for lab 02, MLP vs ConvNet. Instructor material: never shipped to students.
 
 The export cells run in the student's kernel and save plain data; the tests below run in
-the grader's trusted process on that data. Hints never contain expected values.
+the grader's trusted process on that data, reading models as the grader's own NumPy networks
+(no TensorFlow there). Hints never contain expected values.
 """
 
 import numpy as np
@@ -27,53 +28,21 @@ EXPORTS = [
 # (the instructors' code, not the student's) need not run when grading.
 
 
-def _layers(model, kind):
-    import keras
-
-    return [layer for layer in model.layers if isinstance(layer, getattr(keras.layers, kind))]
+def _activation(layer) -> str:
+    return layer.config.get("activation") or "linear"
 
 
-def _activation(layer):
-    return getattr(layer.activation, "__name__", "")
-
-
-def mlp_architecture(exports):
-    model = exports.model("q1_mlp")
-    dense = _layers(model, "Dense")
-    if _layers(model, "Conv2D"):
-        return "the MLP must not use convolutions"
-    if [d.units for d in dense[-2:]] != [256, 10] or len(dense) != 2:
-        return "expected one hidden Dense layer and one output layer of the lecture's sizes"
-    if [_activation(d) for d in dense] != ["relu", "softmax"]:
-        return "activations: ReLU in the hidden layer, softmax at the output"
-    if model.count_params() != 203_530:
-        return "the parameter count differs from the lecture's MLP"
-    return None
-
-
-def convnet_architecture(exports):
-    model = exports.model("q2_convnet")
-    convs = _layers(model, "Conv2D")
-    if [(c.filters, c.kernel_size, c.padding) for c in convs] != [(32, (5, 5), "valid"), (64, (3, 3), "valid")]:
-        return "the two convolutions differ from the lecture's table (filters, kernel size, padding)"
-    if len(_layers(model, "MaxPooling2D")) != 2:
-        return "expected a max-pooling layer after each convolution"
-    if model.count_params() != 431_754:
-        return "the parameter count differs from the lecture's ConvNet"
-    return None
-
-
-def _effective_activations(model) -> list[str]:
+def _effective_activations(network) -> list[str]:
     """The nonlinearity after each Conv2D and Dense layer: its own activation argument, or a
     separate ReLU, Activation or Softmax layer right after it."""
-    layers = model.layers
+    layers = network.layers
     found = []
     for index, layer in enumerate(layers):
-        if type(layer).__name__ not in ("Conv2D", "Dense"):
+        if layer.kind not in ("Conv2D", "Dense"):
             continue
         own = _activation(layer)
         following = layers[index + 1] if index + 1 < len(layers) else None
-        kind = type(following).__name__ if following is not None else ""
+        kind = following.kind if following is not None else ""
         if own == "linear" and kind == "ReLU":
             own = "relu"
         elif own == "linear" and kind == "Softmax":
@@ -84,8 +53,35 @@ def _effective_activations(model) -> list[str]:
     return found
 
 
+def mlp_architecture(exports):
+    network = exports.network("q1_mlp")
+    dense = network.layers_of("Dense")
+    if network.layers_of("Conv2D"):
+        return "the MLP must not use convolutions"
+    if [d.config["units"] for d in dense[-2:]] != [256, 10] or len(dense) != 2:
+        return "expected one hidden Dense layer and one output layer of the lecture's sizes"
+    if _effective_activations(network) != ["relu", "softmax"]:
+        return "activations: ReLU in the hidden layer, softmax at the output"
+    if network.parameters != 203_530:
+        return "the parameter count differs from the lecture's MLP"
+    return None
+
+
+def convnet_architecture(exports):
+    network = exports.network("q2_convnet")
+    convs = network.layers_of("Conv2D")
+    shapes = [(c.config["filters"], tuple(c.config["kernel_size"]), c.config["padding"]) for c in convs]
+    if shapes != [(32, (5, 5), "valid"), (64, (3, 3), "valid")]:
+        return "the two convolutions differ from the lecture's table (filters, kernel size, padding)"
+    if len(network.layers_of("MaxPooling2D")) != 2:
+        return "expected a max-pooling layer after each convolution"
+    if network.parameters != 431_754:
+        return "the parameter count differs from the lecture's ConvNet"
+    return None
+
+
 def convnet_activations(exports):
-    activations = _effective_activations(exports.model("q2_convnet"))
+    activations = _effective_activations(exports.network("q2_convnet"))
     if not activations or activations[:-1] != ["relu"] * (len(activations) - 1):
         return "ReLU after each convolution and after the hidden Dense layer"
     if activations[-1] != "softmax":
