@@ -141,7 +141,7 @@ def test_assembly_takes_only_answers_and_added_cells():
     assert "extra_helper = 42" in sources
     assert (
         sources.index("extra_helper = 42")
-        == sources.index(next(x for x in sources if x.startswith("import keras"))) + 1
+        == sources.index(next(c.source for c in lab.cells if c.id == "lab02-01")) + 1  # right after the setup cell
     )
     answers = [c for c in built.cells if c.metadata.get("cnnlab", {}).get("question") == "q1"]
     assert len(answers) == 1 and "keras.layers.Dense(256" in answers[0].source
