@@ -432,7 +432,43 @@ def full_batch(tmp_path_factory):
     s.write(folder, "honest_partial", s.honest_partial())
     completed = grade(sorted(folder.glob("*.ipynb")), out, jobs=2, cell_timeout=300, notebook_timeout=600)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    return {"out": out, "results": results(out), "stdout": completed.stdout.decode()}
+    return {"out": out, "folder": folder, "results": results(out), "stdout": completed.stdout.decode()}
+
+
+@pytest.fixture(scope="session")
+def every_cell_batch(attack_batch, full_batch, tmp_path_factory):
+    """The same stored submissions, graded again running every cell (``--run-every-cell``), with
+    the limits of their batch (a whole solution, training included, needs the longer ones)."""
+    short, long = tmp_path_factory.mktemp("every-cell-attacks"), tmp_path_factory.mktemp("every-cell-full")
+    classmate = [p for p in attack_batch["paths"] if p.name == "classmate.ipynb"]
+    attacks = [p for p in attack_batch["paths"] if p not in classmate]
+    for paths, out, cell, notebook in (
+        (attacks, short, 20, 60),
+        ([*sorted(full_batch["folder"].glob("*.ipynb")), *classmate], long, 300, 600),
+    ):
+        completed = grade(paths, out, 2, cell, notebook, "--run-every-cell")
+        assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    return {
+        json.loads(p.read_text())["submission"]: json.loads(p.read_text())
+        for out in (short, long)
+        for p in out.glob("*-*.json")
+    }
+
+
+def test_leaving_out_cells_changes_no_score(attack_batch, full_batch, every_cell_batch):
+    """Every stored submission, honest and adversarial, scores the same whether the grader runs
+    every cell or only the cells the grade needs."""
+    slim = {}
+    for batch in (attack_batch, full_batch):
+        for entry in batch["results"].values():
+            for result in entry if isinstance(entry, list) else [entry]:
+                slim[result["submission"]] = result
+    assert set(slim) == set(every_cell_batch)
+    for name, result in slim.items():
+        other = every_cell_batch[name]
+        assert (result["status"], result["score"]) == (other["status"], other["score"]), name
+        if not name.startswith("fork_bomb"):  # which limit a fork bomb hits first varies from run to run
+            assert result["reason"] == other["reason"], name
 
 
 def test_solution_full_marks_deterministically(full_batch):
