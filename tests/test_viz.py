@@ -307,3 +307,32 @@ def test_against_reference_png(name, tmp_path):
     if os.environ.get("CNNLAB_REGENERATE_BASELINES") == "1":
         REFERENCE_FIGURES[name]().savefig(expected, dpi=50)
     assert compare_images(expected, str(actual), tol=5) is None
+
+
+def test_class_activation_maps_equal_the_cam_of_a_pooling_and_dense_head():
+    """With global average pooling and one Dense layer, Grad-CAM is Zhou et al.'s CAM,
+    relu(A @ W[:, class]), computed here in NumPy; the figure marks a wrong prediction."""
+    rng = np.random.default_rng(3)
+    inputs = keras.Input((12, 12, 3))
+    feature_model = keras.Model(inputs, keras.layers.Conv2D(6, 3, strides=2, padding="same", activation="relu")(inputs))
+    features = keras.Input((6, 6, 6))
+    dense = keras.layers.Dense(3, activation="softmax")
+    classifier = keras.Model(features, dense(keras.layers.GlobalAveragePooling2D()(features)))
+    images = rng.uniform(0, 1, (4, 12, 12, 3)).astype("float32")
+    maps, probabilities = viz.class_activation_maps(feature_model, classifier, images, classes=[0, 1, 2, 0])
+    activations = feature_model.predict(images, verbose=0)
+    kernel = dense.kernel.numpy()
+    for i, c in enumerate([0, 1, 2, 0]):
+        cam = np.maximum(activations[i] @ kernel[:, c], 0)
+        expected = cam / cam.max() if cam.max() > 0 else cam
+        np.testing.assert_allclose(maps[i], expected, atol=1e-5)
+    np.testing.assert_allclose(probabilities, classifier.predict(activations, verbose=0), atol=1e-6)
+    predicted = probabilities.argmax(axis=1)
+    labels = predicted.copy()
+    labels[1] = (labels[1] + 1) % 3
+    figure = viz.show_class_activation(feature_model, classifier, images, labels=labels, class_names=["a", "b", "c"])
+    titles = [ax.get_title() for ax in figure.axes if ax.get_title()]
+    assert len(titles) == 4 and "true:" in titles[1] and "true:" not in titles[0]
+    assert to_hex(figure.axes[1].title.get_color()) == MISTAKE_COLOR
+    with pytest.raises(ValueError, match="Dense"):
+        viz.class_activation_maps(feature_model, keras.Model(features, keras.layers.Softmax()(features)), images)

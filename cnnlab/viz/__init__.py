@@ -1,5 +1,6 @@
 """Plots for seeing what a ConvNet does. Every function returns a matplotlib Figure and never calls plt.show()."""
 
+from cnnlab.viz.activation import class_activation_maps, show_class_activation
 from cnnlab.viz.arithmetic_figure import conv_arithmetic_figure
 from cnnlab.viz.filters import filter_response, show_feature_maps, show_filter_response, show_kernels
 from cnnlab.viz.images import show_augmentations, show_images, show_misclassified
@@ -16,6 +17,7 @@ from cnnlab.viz.training import (
 __all__ = [
     "LivePlot",
     "accuracy_vs_shift",
+    "class_activation_maps",
     "confusion_counts",
     "confusion_matrix",
     "conv_arithmetic_figure",
@@ -24,6 +26,7 @@ __all__ = [
     "plot_history",
     "shift_images",
     "show_augmentations",
+    "show_class_activation",
     "show_feature_maps",
     "show_filter_response",
     "show_images",
