@@ -215,6 +215,15 @@ def gradebook_merge(args) -> int:
     return 0
 
 
+def gradescope_package(args) -> int:
+    """Build the zip that Gradescope takes to grade one lab (setup.sh, run_autograder, a cnnlab wheel)."""
+    from cnnlab.grading.gradescope_package import build_package
+
+    out = build_package(args.lab, Path(args.out), bundle_data=not args.no_data)
+    print(f"Gradescope autograder for lab {args.lab}: {out} (upload it as the autograder; see README.md inside)")
+    return 0
+
+
 def release(args) -> int:
     """Build the student bundle: labs/, the student guide and a cnnlab wheel; scan it for leaks."""
     from cnnlab.grading.release import build_release
@@ -297,6 +306,15 @@ def build_parser() -> argparse.ArgumentParser:
     merge_parser.add_argument("folders", nargs="+", help="the shards' --out folders")
     merge_parser.add_argument("--out", required=True, help="folder for the merged results and gradebook")
     merge_parser.set_defaults(handler=gradebook_merge)
+    package_parser = commands.add_parser(
+        "gradescope-package", help="build the autograder zip that Gradescope takes for one lab"
+    )
+    package_parser.add_argument("--lab", required=True, help="lab number or name")
+    package_parser.add_argument("--out", default="autograder.zip", help="the zip to write (default: autograder.zip)")
+    package_parser.add_argument(
+        "--no-data", action="store_true", help="leave the lab's data out; setup.sh then downloads it"
+    )
+    package_parser.set_defaults(handler=gradescope_package)
     release_parser = commands.add_parser("release", help="build the student bundle and check it leaks nothing")
     release_parser.add_argument("--out", default="release", help="folder for the bundle")
     release_parser.set_defaults(handler=release)
