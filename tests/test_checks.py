@@ -21,7 +21,7 @@ def solution_answers(stem: str, **given) -> dict:
     namespace = {"np": np, "keras": keras, "cnnlab": cnnlab, **given}
     notebook = nbformat.read(ROOT / "solutions" / f"{stem}.ipynb", 4)
     for cell in notebook.cells:
-        if "question" in cell.metadata.get("cnnlab", {}):
+        if cell.cell_type == "code" and "question" in cell.metadata.get("cnnlab", {}):  # not the written answers
             exec(cell.source, namespace)
     return namespace
 
@@ -169,20 +169,55 @@ def test_lab04(capsys):
 
 def test_lab05(capsys):
     a = solution_answers("05_transfer_learning")
-    assert verdict(capsys, lab05.q1, a["feature_extractor"], a["with_new_head"])[0]
-    assert verdict(capsys, lab05.q2, a["unfreeze_top"])[0]
-    ok, out = verdict(
-        capsys, lab05.q1, lambda model: keras.Model(model.inputs, model.layers[-2].output), a["with_new_head"]
-    )
+    for check, guess in ((lab05.q1, a["zero_shot_guess"]), (lab05.q5, a["comparison_guess"])):
+        ok, out = verdict(capsys, check, guess)
+        assert ok and "recorded" in out and "right" not in out and "wrong" not in out
+    ok, out = verdict(capsys, lab05.q1, "e")
+    assert not ok and "one of the letters" in out
+    ok, out = verdict(capsys, lab05.q5, None)
+    assert not ok and "assign your prediction" in out
+    assert verdict(capsys, lab05.q2, a["new_head"], a["transfer_model"])[0]
+    assert verdict(capsys, lab05.q3, a["start_fine_tuning"])[0]
+
+    def base_in_training_mode(base, head):
+        base.trainable = False
+        images = keras.Input(base.input_shape[1:])
+        return keras.Model(images, head(base(images)))
+
+    ok, out = verdict(capsys, lab05.q2, a["new_head"], base_in_training_mode)
+    assert not ok and "training=False" in out
+
+    def base_left_trainable(base, head):
+        images = keras.Input(base.input_shape[1:])
+        return keras.Model(images, head(base(images, training=False)))
+
+    ok, out = verdict(capsys, lab05.q2, a["new_head"], base_left_trainable)
     assert not ok and "freeze it" in out
 
-    def unfreeze_everything_on_top(base, n):
-        base.trainable = True
-        for layer in base.layers[:-n]:
-            layer.trainable = False
+    def flattening_head(feature_shape, num_classes):
+        features = keras.Input(feature_shape)
+        flat = keras.layers.Dropout(0.2)(keras.layers.Flatten()(features))
+        return keras.Model(features, keras.layers.Dense(num_classes, activation="softmax")(flat))
 
-    ok, out = verdict(capsys, lab05.q2, unfreeze_everything_on_top)
+    ok, out = verdict(capsys, lab05.q2, flattening_head, a["transfer_model"])
+    assert not ok and "global average pooling" in out
+
+    def batchnorm_tuned_too(base, first_layer, head_learning_rate):
+        base.trainable = True
+        names = [layer.name for layer in base.layers]
+        for index, layer in enumerate(base.layers):
+            layer.trainable = index >= names.index(first_layer)
+        return keras.optimizers.Adam(head_learning_rate / 10)
+
+    ok, out = verdict(capsys, lab05.q3, batchnorm_tuned_too)
     assert not ok and "BatchNormalization" in out
+
+    def same_learning_rate(base, first_layer, head_learning_rate):
+        a["start_fine_tuning"](base, first_layer, head_learning_rate)
+        return keras.optimizers.Adam(head_learning_rate)
+
+    ok, out = verdict(capsys, lab05.q3, same_learning_rate)
+    assert not ok and "10 times smaller" in out and "0.002" not in out
 
 
 def test_a_crashing_answer_is_reported_not_raised(capsys):

@@ -12,7 +12,7 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from cnnlab.notebooks.assign import assign, make_student_notebook, solution_lines, student_notebook_text
+from cnnlab.notebooks.assign import BEGIN, assign, make_student_notebook, solution_lines, student_notebook_text
 from cnnlab.notebooks.catalog import LABS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,7 +66,9 @@ def test_lab_keeps_questions_and_has_no_outputs(solution):
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in lab.cells if c.cell_type == "code")
     assert "run" not in lab.metadata["cnnlab"]
     stubs = [c for c in lab.cells if "question" in c.metadata.get("cnnlab", {})]
-    assert all("raise NotImplementedError()" in c.source and "# YOUR CODE HERE" in c.source for c in stubs)
+    code = [c for c in stubs if c.cell_type == "code"]
+    assert all("raise NotImplementedError()" in c.source and "# YOUR CODE HERE" in c.source for c in code)
+    assert all("YOUR ANSWER HERE" in c.source for c in stubs if c.cell_type == "markdown")  # written answers
 
 
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem)
@@ -76,7 +78,12 @@ def test_every_question_has_a_public_check(solution):
     checked = {
         c.metadata["cnnlab"]["check"]: c.source for c in notebook.cells if "check" in c.metadata.get("cnnlab", {})
     }
-    for question in questions(notebook):
+    written = {
+        c.metadata["cnnlab"]["question"]
+        for c in notebook.cells
+        if c.metadata.get("cnnlab", {}).get("kind") == "written"
+    }
+    for question in set(questions(notebook)) - written:  # written answers are graded by people
         assert question in checked, f"{question} has no check cell"
         assert f"checks.{question}(" in checked[question]
         assert callable(getattr(module, question))
@@ -98,6 +105,22 @@ def test_stored_outputs_say_which_profile_and_device(solution):
     first_output = "".join(o.get("text", "") for o in notebook.cells[1].outputs if o.get("name") == "stdout")
     assert f"cnnlab profile: {run['profile']}" in first_output and "device:" in first_output
     assert all(o.output_type != "error" for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
+
+
+def test_lab05_predictions_come_before_what_they_predict_and_conclusions_are_the_students():
+    solution = nbformat.read(ROOT / "solutions" / "05_transfer_learning.ipynb", 4)
+    lab = nbformat.read(ROOT / "labs" / "05_transfer_learning.ipynb", 4)
+    tags = [c.metadata.get("cnnlab", {}) for c in solution.cells]
+    predictions = [i for i, tag in enumerate(tags) if tag.get("kind") == "prediction"]
+    assert len(predictions) >= 2 and any(tag.get("kind") == "written" for tag in tags)
+    for i in predictions:
+        variable = solution.cells[i].source.split("=")[0].strip()
+        assert all(variable not in c.source for c in solution.cells[:i] if c.cell_type == "code")
+        assert tags[i + 1].get("check") == tags[i]["question"]
+        assert any("report" in c.metadata.get("tags", []) for c in solution.cells[i + 2 :])  # the result, after
+    conclusions = [j for j, c in enumerate(solution.cells) if c.cell_type == "markdown" and BEGIN in c.source]
+    assert len(conclusions) >= 4  # three readings of the results and the written question
+    assert all(lab.cells[j].source.endswith("YOUR ANSWER HERE") for j in conclusions)
 
 
 def test_markers_must_be_balanced():

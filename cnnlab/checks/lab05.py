@@ -1,4 +1,9 @@
-"""Public checks for lab 05, transfer learning and fine-tuning."""
+"""Public checks for lab 05, transfer learning and fine-tuning.
+
+The code checks run the student's functions on small made-up networks, not on the lab's
+EfficientNet; the prediction checks only look at the form of the answer, never at whether
+it is right (the run after them shows that).
+"""
 
 from __future__ import annotations
 
@@ -6,73 +11,132 @@ import keras
 import numpy as np
 
 from cnnlab.checks.report import require, run_check
-from cnnlab.models import convnet
+
+CHOICES = {"q1": ("a", "b", "c", "d"), "q5": ("a", "b", "c")}
 
 
-def _count(weights) -> int:
-    return int(sum(np.prod(w.shape) for w in weights))
-
-
-def q1(feature_extractor, with_new_head) -> bool:
-    """A frozen feature extractor cut from a pretrained ConvNet, and a new classification head."""
-
-    def check(extract, add_head):
-        pretrained = convnet(num_classes=5)
-        extractor = extract(pretrained)
+def _prediction(question: str, name: str, guess) -> bool:
+    def check(value):
+        require(value is not None, f"assign your prediction to `{name}` before running the cells below")
         require(
-            isinstance(extractor, keras.Model),
-            f"feature_extractor must return a keras.Model, got {type(extractor).__name__}",
+            isinstance(value, str) and value.strip().lower() in CHOICES[question],
+            f"`{name}` must be one of the letters {', '.join(repr(c) for c in CHOICES[question])}, got {value!r}",
+        )
+        return f"prediction {value.strip().lower()!r} recorded; the next cells show what happened"
+
+    return run_check(question, check, guess)
+
+
+def q1(zero_shot_guess) -> bool:
+    """The prediction of the zero-shot family accuracy: one of the stated letters."""
+    return _prediction("q1", "zero_shot_guess", zero_shot_guess)
+
+
+def q5(comparison_guess) -> bool:
+    """The prediction of the comparison: one of the stated letters."""
+    return _prediction("q5", "comparison_guess", comparison_guess)
+
+
+def _trainable_values(model) -> int:
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+def _toy_base():
+    """A tiny "pretrained" base with BatchNormalization and Dropout, like a real one."""
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(6, 3, padding="same", activation="relu")(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    dropped = keras.layers.Dropout(0.5)(x)
+    return keras.Model(inputs, keras.layers.Conv2D(5, 3, strides=2, padding="same")(dropped), name="toy_base")
+
+
+def q2(new_head, transfer_model) -> bool:
+    """A new head (pooling, dropout, softmax) and a model that runs a frozen base in inference mode."""
+
+    def check(make_head, make_model):
+        head = make_head((4, 4, 5), 3)
+        require(isinstance(head, keras.Model), f"new_head must return a keras.Model, got {type(head).__name__}")
+        require(
+            tuple(head.input_shape[1:]) == (4, 4, 5) and tuple(head.output_shape[1:]) == (3,),
+            f"new_head((4, 4, 5), 3) maps {head.input_shape[1:]} to {head.output_shape[1:]}; "
+            "it should take a feature map of the given shape to one probability per class",
+        )
+        features = np.random.default_rng(7).normal(size=(2, 4, 4, 5)).astype("float32")
+        probabilities = np.asarray(head(features, training=False))
+        require(
+            np.allclose(probabilities.sum(axis=1), 1, atol=1e-5), "the head's outputs should be softmax probabilities"
+        )
+        shuffled = features[:, ::-1, ::-1]
+        require(
+            np.allclose(np.asarray(head(shuffled, training=False)), probabilities, atol=1e-5),
+            "the head should average each feature map over all positions (global average pooling) before the Dense layer",
         )
         require(
-            tuple(extractor.output_shape[1:]) == (256,),
-            f"the extractor outputs {extractor.output_shape[1:]}; cut the network after its 256-unit dense layer",
+            any(isinstance(layer, keras.layers.Dropout) for layer in head.layers),
+            "the head has no Dropout layer before its classifier",
         )
+        base = _toy_base()
+        model = make_model(base, head)
+        require(isinstance(model, keras.Model), f"transfer_model must return a keras.Model, got {type(model).__name__}")
+        require(not base.trainable_weights, "the base still has trainable weights: freeze it (base.trainable = False)")
         require(
-            not extractor.trainable_weights,
-            "the extractor still has trainable weights: freeze it (extractor.trainable = False)",
+            _trainable_values(model) == _trainable_values(head),
+            "only the head's weights may train in the transfer model",
         )
-        x = np.random.default_rng(0).random((2, 28, 28, 1)).astype("float32")
-        inner = keras.Model(pretrained.inputs, pretrained.layers[-2].output)
+        described = [layer for layer in model.get_config()["layers"] if layer.get("name") == base.name]
+        calls = [node.get("kwargs", {}) for layer in described for node in layer.get("inbound_nodes", [])]
+        require(calls, "the transfer model does not call the base: use base(images, training=False)")
         require(
-            np.allclose(extractor(x), inner(x), atol=1e-5),
-            "the extractor's features differ from the pretrained network's: reuse its layers, do not build new ones",
+            all(kwargs.get("training") is False for kwargs in calls),
+            "call the base with training=False, so that it runs in inference mode",
         )
-        model = add_head(extractor, 5)
+        images = np.random.default_rng(8).uniform(size=(2, 8, 8, 3)).astype("float32")
+        expected = np.asarray(head(base(images, training=False), training=False))
         require(
-            tuple(model.output_shape[1:]) == (5,),
-            f"the new model outputs {model.output_shape[1:]}; one probability per new class",
+            np.allclose(np.asarray(model(images, training=False)), expected, atol=1e-5),
+            "the transfer model's output should be the head applied to the base's output",
         )
-        require(
-            _count(model.trainable_weights) == 256 * 5 + 5,
-            f"{_count(model.trainable_weights):,} trainable values; only the new head should train",
-        )
-        return "frozen features, one trainable head"
+        return "a pooled softmax head on a frozen base in inference mode"
 
-    return run_check("q1", check, feature_extractor, with_new_head)
+    return run_check("q2", check, new_head, transfer_model)
 
 
-def q2(unfreeze_top) -> bool:
-    """Unfreeze the last n layers of a frozen base, keeping BatchNormalization frozen."""
+def _toy_network():
+    inputs = keras.Input((6, 6, 2))
+    x = inputs
+    for name in ("stem", "middle", "last"):
+        x = keras.layers.Conv2D(4, 3, padding="same", name=f"{name}_conv")(x)
+        x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+        x = keras.layers.ReLU(name=f"{name}_relu")(x)
+    return keras.Model(inputs, x, name="toy")
 
-    def check(unfreeze):
-        base = keras.applications.MobileNetV2(input_shape=(96, 96, 3), alpha=0.35, include_top=False, weights=None)
-        base.trainable = False
-        unfreeze(base, 12)
+
+def q3(start_fine_tuning) -> bool:
+    """Unfreeze a base from a named layer on, BatchNormalization kept frozen; Adam at a 10x smaller rate."""
+
+    def check(start):
+        network = _toy_network()
+        network.trainable = False
+        optimizer = start(network, "middle_conv", 0.02)
         require(
-            base.trainable,
+            network.trainable,
             "set base.trainable = True first; a frozen model freezes all its layers whatever their own flag",
         )
-        top, rest = base.layers[-12:], base.layers[:-12]
-        require(all(not layer.trainable for layer in rest), "only the last n layers may be trainable")
+        names = [layer.name for layer in network.layers]
+        after = names[names.index("middle_conv") :]
+        for layer in network.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                require(not layer.trainable, f"{layer.name} is trainable: keep every BatchNormalization layer frozen")
+            elif layer.name in after:
+                require(layer.trainable, f"{layer.name} comes after the first layer to tune, and is still frozen")
+            else:
+                require(not layer.trainable, f"{layer.name} comes before the first layer to tune, and is trainable")
         require(
-            all(not layer.trainable for layer in base.layers if isinstance(layer, keras.layers.BatchNormalization)),
-            "keep every BatchNormalization layer frozen",
+            isinstance(optimizer, keras.optimizers.Adam),
+            f"start_fine_tuning must return a keras.optimizers.Adam, got {type(optimizer).__name__}",
         )
-        require(
-            all(layer.trainable for layer in top if not isinstance(layer, keras.layers.BatchNormalization)),
-            "the last n layers (other than BatchNormalization) must be trainable",
-        )
-        require(base.trainable_weights, "nothing is trainable after unfreezing")
-        return f"{_count(base.trainable_weights):,} trainable values in the top layers"
+        rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        require(np.isclose(rate, 0.002), "the fine-tuning learning rate should be 10 times smaller than the head's")
+        return f"{_trainable_values(network):,} values to tune in the toy network, BatchNormalization frozen"
 
-    return run_check("q2", check, unfreeze_top)
+    return run_check("q3", check, start_fine_tuning)

@@ -1,141 +1,211 @@
-"""Hidden tests for lab 05, transfer learning and fine-tuning. Instructor material: never shipped to students.
+"""Hidden tests for lab 05, transfer learning with EfficientNet-Lite0. Instructor material:
+never shipped to students.
 
-The export cells run the student's functions on the notebook's own pretrained digit network
-and on a fresh MobileNetV2 (random weights: only the layer structure matters), and save plain
-data. The tests below run in the grader's trusted process, which rebuilds the pretrained
-network through the allow-list and works out the expected features and trainable flags
-itself. Hints never contain expected values.
+The export cells run the student's functions on probes of their own, never on the notebook's
+EfficientNet: a small base and head, a head for another feature-map shape and number of
+classes, and an untrained EfficientNet-Lite0 at 64x64 unfrozen from two other layers with two
+other head learning rates. The trusted side rebuilds the exports and works out what they
+should do itself (the pooled softmax of the head's own weights, the probe base and head run
+one after the other, the call of the base recorded with training=False, the trainable flags
+from the layer names). The two predictions are compared with what the smoke run shows. Hints never contain
+expected values.
 """
 
+from functools import cache
 from inspect import getsource
 
 import numpy as np
 
 from cnnlab.grading.hidden import HiddenTest
 
-NEW_CLASSES = 3  # not the notebook's 5
-MOBILENET = dict(input_shape=(96, 96, 3), alpha=0.35, include_top=False, weights=None)
-UNFREEZE = (7, 30)
+HEAD_SHAPE, HEAD_CLASSES = (3, 3, 7), 4  # not the notebook's (7, 7, 1280) and 2 classes
+TUNING = (("block6c_expand_conv", 0.004), ("top_conv", 0.05))  # (first layer to tune, head learning rate)
+LITE0_PROBE = dict(weights=None, include_top=False, input_shape=(64, 64, 3))
+# What the smoke run shows (asserted in the notebook): zero-shot family accuracy over 90%, and
+# feature extraction from 10 photos per class more than 5 points above from-scratch on all.
+PREDICTIONS = {"q1": ("zero_shot_guess", "d"), "q5": ("comparison_guess", "c")}
 
 
-def _probe():
-    """Seeded digit-shaped inputs. The q1 export cell defines and calls this very function (its
-    source travels with the cell), and the tests call it here: one source for both sides."""
+def _probe_base():
+    """A small base with BatchNormalization and Dropout. The q2 export cell defines and calls
+    this very function (its source travels with the cell)."""
+    import keras
+
+    inputs = keras.Input((9, 9, 2))
+    x = keras.layers.Conv2D(5, 3, activation="relu", name="probe_conv")(inputs)
+    x = keras.layers.BatchNormalization(name="probe_bn")(x)
+    x = keras.layers.Dropout(0.6, name="probe_dropout")(x)
+    return keras.Model(inputs, keras.layers.Conv2D(7, 3, strides=2, name="probe_out")(x), name="probe_base")
+
+
+def _probe_images():
     import numpy
 
-    return numpy.random.default_rng(5101).random((3, 28, 28, 1)).astype("float32")
+    return numpy.random.default_rng(5105).uniform(size=(3, 9, 9, 2)).astype("float32")
+
+
+def _probe_features():
+    import numpy
+
+    return numpy.random.default_rng(5106).normal(size=(3, *HEAD_SHAPE)).astype("float32")
 
 
 EXPORTS = [
+    *[
+        (question, question, f"export_value('{question}_guess', {variable})")
+        for question, (variable, _) in PREDICTIONS.items()
+    ],
     (
-        "q1",
-        "q1",
-        getsource(_probe) + "import numpy as _np\n_probe = _probe()\n"
-        "_extractor = feature_extractor(pretrained)\n"
-        "export_model('q1_pretrained', pretrained)\n"
-        "export_value('q1_extractor', {'output': list(_extractor.output_shape[1:]), 'trainable_weights': len(_extractor.trainable_weights)})\n"
-        "export_array('q1_features', _np.asarray(_extractor(_probe, training=False)))\n"
-        f"export_model('q1_new', with_new_head(_extractor, {NEW_CLASSES}))",
+        "q2",
+        "q2",
+        getsource(_probe_base)
+        + getsource(_probe_images)
+        + f"export_model('q2_head', new_head({HEAD_SHAPE!r}, {HEAD_CLASSES}))\n"
+        "_base = _probe_base()\n"
+        "_head = keras.Sequential([keras.Input(_base.output_shape[1:]), keras.layers.GlobalAveragePooling2D(), "
+        "keras.layers.Dense(3, activation='softmax')])\n"
+        "export_model('q2_probe_base', _base)\n"
+        "export_model('q2_probe_head', _head)\n"
+        "_model = transfer_model(_base, _head)\n"
+        "export_model('q2_model', _model)\n"
+        "export_array('q2_model_outputs', _model(_probe_images()))\n"
+        "del _base, _head, _model",
     ),
     (
-        "q2",
-        "q2",
-        f"for _n in {UNFREEZE!r}:\n"
-        f"    _base = keras.applications.MobileNetV2(**{MOBILENET!r})\n"
+        "q3",
+        "q3",
+        f"for _first, _rate in {TUNING!r}:\n"
+        f"    _base = cnnlab.models.efficientnet_lite0(**{LITE0_PROBE!r})\n"
         "    _base.trainable = False\n"
-        "    unfreeze_top(_base, _n)\n"
-        "    export_value(f'q2_flags_{_n}', {'model': bool(_base.trainable), 'layers': [bool(_l.trainable) for _l in _base.layers], "
-        "'trainable_weights': len(_base.trainable_weights)})\n"
-        "    del _base",
+        "    _optimizer = start_fine_tuning(_base, _first, _rate)\n"
+        "    export_value(f'q3_{_first}', {'model': bool(_base.trainable), "
+        "'layers': [bool(_l.trainable) for _l in _base.layers], 'optimizer': type(_optimizer).__name__, "
+        "'rate': float(keras.ops.convert_to_numpy(_optimizer.learning_rate))})\n"
+        "    del _base, _optimizer",
     ),
 ]
 
 
-def _hidden_features(pretrained):
-    """The output of the pretrained network's 256-unit dense layer, the one before its classifier."""
+def _prediction(question):
+    variable, key = PREDICTIONS[question]
+
+    def test(exports):
+        guess = exports.value(f"{question}_guess")
+        if not isinstance(guess, str):
+            return f"`{variable}` must hold one of the letters the question offers"
+        if guess.strip().lower() != key:
+            return "this prediction is not what the network did: compare it with the run below it in the notebook"
+        return None
+
+    return test
+
+
+def pooled_softmax_head(exports):
     import keras
 
-    dense = [layer for layer in pretrained.layers if isinstance(layer, keras.layers.Dense)]
-    features = keras.Model(pretrained.inputs, dense[-2].output)
-    return np.asarray(features(_probe(), training=False))
-
-
-def extractor(exports):
-    pretrained = exports.model("q1_pretrained")
-    summary = exports.value("q1_extractor")
-    if not isinstance(summary, dict) or summary.get("output") != [256]:
-        return "the extractor must end at the 256-unit dense layer, before the classifier"
-    if summary.get("trainable_weights") != 0:
-        return "the extractor must be frozen: no trainable weights"
-    features = exports.array("q1_features")
-    expected = _hidden_features(pretrained)
-    if features.shape != expected.shape or not np.allclose(features, expected, atol=1e-4):
-        return "the extractor's features differ from the pretrained network's: reuse its layers and weights"
+    head = exports.model("q2_head")
+    if tuple(head.input_shape[1:]) != HEAD_SHAPE or tuple(head.output_shape[1:]) != (HEAD_CLASSES,):
+        return "new_head must map a feature map of the given shape to one probability per class"
+    dense = [layer for layer in head.layers if isinstance(layer, keras.layers.Dense)]
+    dropout = [layer for layer in head.layers if isinstance(layer, keras.layers.Dropout)]
+    if len(dense) != 1 or not dropout or any(abs(layer.rate - 0.2) > 1e-9 for layer in dropout):
+        return "the head is pooling, Dropout(0.2) and one Dense layer"
+    features = _probe_features()
+    kernel, bias = (np.asarray(w) for w in dense[0].get_weights())
+    if kernel.shape != (HEAD_SHAPE[-1], HEAD_CLASSES):
+        return "the head must average the feature map over all positions before its Dense layer"
+    logits = features.mean(axis=(1, 2)) @ kernel + bias
+    wanted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    wanted /= wanted.sum(axis=1, keepdims=True)
+    produced = np.asarray(head(features, training=False))
+    if produced.shape != wanted.shape or not np.allclose(produced, wanted, atol=1e-4):
+        return "the head's output is not a softmax of its Dense layer on the spatial average of the feature map"
     return None
 
 
-def new_head(exports):
-    import keras
-
-    model = exports.model("q1_new")
-    if tuple(model.input_shape[1:]) != (28, 28, 1) or tuple(model.output_shape[1:]) != (NEW_CLASSES,):
-        return "the new model takes 28x28x1 digits and has one output per new class"
-    last = model.layers[-1]  # the new classifier
-    if not isinstance(last, keras.layers.Dense) or last.activation.__name__ != "softmax":
-        return "the new head is a softmax Dense layer"
-    trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
-    if trainable != 256 * NEW_CLASSES + NEW_CLASSES:
-        return "only the new head may be trainable: the extractor stays frozen inside the new model"
+def frozen_base(exports):
+    probe_head = exports.model("q2_probe_head")
+    model = exports.model("q2_model")
+    head_values = sum(int(np.prod(w.shape)) for w in probe_head.trainable_weights)
+    model_values = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    if model_values != head_values:
+        return "in the transfer model only the head may train: the base must be frozen"
     return None
 
 
-def _expected_flags(n):
+def base_in_inference_mode(exports):
+    model = exports.model("q2_model")
+    base_entries = [entry for entry in model.get_config()["layers"] if entry.get("name") == "probe_base"]
+    call_kwargs = [call.get("kwargs", {}) for entry in base_entries for call in entry.get("inbound_nodes", [])]
+    if not call_kwargs or any(kwargs.get("training") is not False for kwargs in call_kwargs):
+        return "the transfer model must call the base with training=False"
+    base, probe_head = exports.model("q2_probe_base"), exports.model("q2_probe_head")
+    expected = np.asarray(probe_head(base(_probe_images(), training=False), training=False))
+    produced = exports.array("q2_model_outputs")
+    if produced.shape != expected.shape or not np.allclose(produced, expected, atol=1e-4):
+        return "the transfer model's output must be the head applied to the base's output"
+    return None
+
+
+@cache
+def _reference_layers() -> tuple[tuple[str, ...], tuple[bool, ...]]:
+    """The names of an EfficientNet-Lite0 built here, and which are BatchNormalization layers."""
     import keras
 
-    base = keras.applications.MobileNetV2(**MOBILENET)
-    top = set(range(len(base.layers) - n, len(base.layers)))
-    flags = [i in top and not isinstance(layer, keras.layers.BatchNormalization) for i, layer in enumerate(base.layers)]
-    weights = sum(len(layer.trainable_weights) for layer, flag in zip(base.layers, flags, strict=True) if flag)
-    return flags, weights, [isinstance(layer, keras.layers.BatchNormalization) for layer in base.layers]
+    from cnnlab.models import efficientnet_lite0
+
+    reference = efficientnet_lite0(**LITE0_PROBE)
+    kinds = tuple(isinstance(layer, keras.layers.BatchNormalization) for layer in reference.layers)
+    return tuple(layer.name for layer in reference.layers), kinds
 
 
-def _flags(exports, n):
-    flags = exports.value(f"q2_flags_{n}")
-    return flags if isinstance(flags, dict) and isinstance(flags.get("layers"), list) else None
+def _tuning_flags(exports, first):
+    names, is_batchnorm = _reference_layers()
+    start = names.index(first)
+    wanted = [i >= start and not bn for i, bn in enumerate(is_batchnorm)]
+    mine = exports.value(f"q3_{first}")
+    if not isinstance(mine, dict) or not isinstance(mine.get("layers"), list) or len(mine["layers"]) != len(wanted):
+        return None, wanted, is_batchnorm
+    return mine, wanted, is_batchnorm
 
 
-def top_layers_trainable(exports):
-    for n in UNFREEZE:
-        flags, weights, is_batchnorm = _expected_flags(n)
-        mine = _flags(exports, n)
-        if mine is None or mine.get("model") is not True:
-            return "the base model itself must be trainable again, or none of its layers train"
-        if len(mine["layers"]) != len(flags):
-            return "unfreeze_top must not add or remove layers"
-        wrong = [
-            i for i, (a, b, bn) in enumerate(zip(mine["layers"], flags, is_batchnorm, strict=True)) if a != b and not bn
-        ]
-        if wrong:
-            return f"for n = {n}: exactly the last n layers (BatchNormalization aside) must be trainable"
+def tuned_from_the_named_layer(exports):
+    for first, _ in TUNING:
+        mine, wanted, is_batchnorm = _tuning_flags(exports, first)
+        if mine is None:
+            return "start_fine_tuning must leave the base with all its layers"
+        if mine.get("model") is not True:
+            return "the base itself must be trainable again, or none of its layers train"
+        if any(a != b for a, b, bn in zip(mine["layers"], wanted, is_batchnorm, strict=True) if not bn):
+            return "exactly the layers from the named one to the end (BatchNormalization aside) must be trainable"
     return None
 
 
 def batchnorm_frozen(exports):
-    for n in UNFREEZE:
-        flags, weights, is_batchnorm = _expected_flags(n)
-        mine = _flags(exports, n)
-        if mine is None or len(mine["layers"]) != len(flags):
-            return "unfreeze_top did not leave the base with its layers"
-        if any(a for a, bn in zip(mine["layers"], is_batchnorm, strict=True) if bn):
-            return "every BatchNormalization layer must stay frozen, in the top n layers too"
-        if mine.get("trainable_weights") != weights:
-            return "the number of trainable weight tensors differs from the top n layers' without BatchNormalization"
+    for first, _ in TUNING:
+        mine, _, is_batchnorm = _tuning_flags(exports, first)
+        if mine is None or any(flag for flag, bn in zip(mine["layers"], is_batchnorm, strict=True) if bn):
+            return "every BatchNormalization layer must stay frozen, the ones after the named layer too"
+    return None
+
+
+def smaller_learning_rate(exports):
+    for first, rate in TUNING:
+        mine = exports.value(f"q3_{first}")
+        if not isinstance(mine, dict) or mine.get("optimizer") != "Adam":
+            return "start_fine_tuning must return a keras.optimizers.Adam"
+        if not isinstance(mine.get("rate"), float) or not np.isclose(mine["rate"], rate / 10, rtol=1e-5):
+            return "the fine-tuning learning rate must be a tenth of the head's, whatever the head's was"
     return None
 
 
 TESTS = [
-    HiddenTest("q1", "feature extractor: frozen, the pretrained 256 features", 1.0, extractor),
-    HiddenTest("q1", "new head on the extractor, for another number of classes", 1.0, new_head),
-    HiddenTest("q2", "top layers trainable, for two depths", 1.0, top_layers_trainable),
-    HiddenTest("q2", "BatchNormalization stays frozen", 1.0, batchnorm_frozen),
+    HiddenTest("q1", "zero-shot prediction", 1.0, _prediction("q1")),
+    HiddenTest("q2", "new head: pooled softmax of a Dense layer, with dropout", 1.0, pooled_softmax_head),
+    HiddenTest("q2", "transfer model: only the head trains", 1.0, frozen_base),
+    HiddenTest("q2", "transfer model: the base called in inference mode, then the head", 1.0, base_in_inference_mode),
+    HiddenTest("q3", "fine-tuning from the named layer on, for two layers", 1.0, tuned_from_the_named_layer),
+    HiddenTest("q3", "BatchNormalization stays frozen", 1.0, batchnorm_frozen),
+    HiddenTest("q3", "Adam at a tenth of the head's learning rate", 1.0, smaller_learning_rate),
+    HiddenTest("q5", "comparison prediction", 1.0, _prediction("q5")),
 ]

@@ -30,17 +30,16 @@ ROOT = Path(__file__).resolve().parents[2]
 HIDDEN_LABS = sorted(path.stem.removeprefix("lab") for path in (ROOT / "solutions" / "hidden").glob("lab*.py"))
 
 
-# What answers or exports read from earlier cells: lab 03's q2 answer reads `reference`, lab
-# 05's q1 export the notebook's `pretrained` network (untrained here: only its layers matter).
+# What answers or exports read from earlier cells: lab 03's q2 answer reads `reference` (lab
+# 05's answers and exports read nothing the notebook made: its probes are their own).
 EARLIER_CELLS = {
     "03": "reference = keras.applications.VGG16(weights=None)",
-    "05": "pretrained = cnnlab.models.convnet(num_classes=5)",
 }
 
 
 def answer_cells(lab: str) -> dict[str, str]:
     notebook = nbformat.read(lab_notebook(lab, "solutions"), as_version=4)
-    return {c.metadata["cnnlab"]["question"]: c.source for c in notebook.cells if "question" in c.metadata.get("cnnlab", {})}  # fmt: skip
+    return {c.metadata["cnnlab"]["question"]: c.source for c in notebook.cells if c.cell_type == "code" and "question" in c.metadata.get("cnnlab", {})}  # fmt: skip
 
 
 def run_exports(lab: str, tmp_path: Path, changed: dict | None = None, after_training: str = "") -> dict:
@@ -141,15 +140,35 @@ MISTAKES = {
         {"L2 weight decay on every kernel"},
         "every Conv2D and Dense",
     ),
-    ("05", "extractor left trainable"): (
-        {"q1": ("extractor.trainable = False", "pass")},
-        {"feature extractor: frozen, the pretrained 256 features", "new head on the extractor, for another number of classes"},
+    ("05", "wrong zero-shot prediction"): (
+        {"q1": ('zero_shot_guess = "d"', 'zero_shot_guess = "b"')},
+        {"zero-shot prediction"},
+        "prediction",
+    ),
+    ("05", "head flattens the feature map"): (
+        {"q2": ("keras.layers.GlobalAveragePooling2D()(features)", "keras.layers.Flatten()(features)")},
+        {"new head: pooled softmax of a Dense layer, with dropout"},
+        "average",
+    ),
+    ("05", "base left trainable"): (
+        {"q2": ("    base.trainable = False\n    images", "    images")},
+        {"transfer model: only the head trains"},
         "frozen",
     ),
-    ("05", "BatchNormalization unfrozen"): (
-        {"q2": ("if isinstance(layer, keras.layers.BatchNormalization):\n            layer.trainable = False", "pass")},
+    ("05", "base called without training=False"): (
+        {"q2": ("head(base(images, training=False))", "head(base(images))")},
+        {"transfer model: the base called in inference mode, then the head"},
+        "training=False",
+    ),
+    ("05", "BatchNormalization tuned too"): (
+        {"q3": ("layer.trainable = reached and not isinstance(layer, keras.layers.BatchNormalization)", "layer.trainable = reached")},
         {"BatchNormalization stays frozen"},
         "BatchNormalization",
+    ),
+    ("05", "the head's learning rate"): (
+        {"q3": ("learning_rate=head_learning_rate / 10", "learning_rate=head_learning_rate")},
+        {"Adam at a tenth of the head's learning rate"},
+        "a tenth",
     ),
 }  # fmt: skip
 # Values that must never appear in a hint: answers of the labs' questions.
@@ -187,6 +206,16 @@ ALTERNATIVES = {
         "q1": ('x = keras.layers.Dense(4096, activation="relu", name="fc1")(x)', 'x = keras.layers.Dense(4096, activation="relu", name="fc1")(x)\n    x = keras.layers.Dropout(0.5)(x)')
     },
     ("04", "Activation layers instead of ReLU layers"): {"q3": ("x = keras.layers.ReLU()(x)", 'x = keras.layers.Activation("relu")(x)')},
+    ("05", "a Sequential head, layers unfrozen by position"): {
+        "q2": (
+            'features = keras.Input(feature_shape)\n    pooled = keras.layers.GlobalAveragePooling2D()(features)\n    pooled = keras.layers.Dropout(0.2)(pooled)\n    return keras.Model(features, keras.layers.Dense(num_classes, activation="softmax")(pooled), name="new_head")',
+            'return keras.Sequential([keras.Input(feature_shape), keras.layers.GlobalAveragePooling2D(), keras.layers.Dropout(0.2), keras.layers.Dense(num_classes, activation="softmax")])',
+        ),
+        "q3": (
+            "reached = False\n    for layer in base.layers:\n        reached = reached or layer.name == first_layer\n        layer.trainable = reached and not isinstance(layer, keras.layers.BatchNormalization)",
+            "start = [layer.name for layer in base.layers].index(first_layer)\n    for index, layer in enumerate(base.layers):\n        layer.trainable = index >= start and type(layer).__name__ != 'BatchNormalization'",
+        ),
+    },
 }  # fmt: skip
 
 
@@ -231,8 +260,8 @@ def test_lab01_graded_end_to_end(tmp_path):
 @pytest.mark.parametrize("lab", ["03", "04", "05"])
 def test_solution_graded_end_to_end_earns_every_point(lab, tmp_path):
     """Through the sandbox, with training: lab 03 (two VGG16s and VGG A to E) fits the default
-    memory limit, and the exports made after training (lab 03's small VGG, lab 05's
-    pretrained network) are read back and pass."""
+    memory limit, the exports made after training (lab 03's small VGG) are read back and pass,
+    and lab 05 earns its automatic points with its teaching cells left out (grading: skip)."""
     nbformat.write(nbformat.read(lab_notebook(lab, "solutions"), as_version=4), tmp_path / "s.ipynb")
     out = tmp_path / "out"
     completed = subprocess.run(
@@ -240,5 +269,6 @@ def test_solution_graded_end_to_end_earns_every_point(lab, tmp_path):
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-3000:]
-    result = json.loads((out / "s.json").read_text())
+    (result_file,) = out.glob("s-*.json")  # results are named after the submission and its content hash
+    result = json.loads(result_file.read_text())
     assert result["status"] == "graded" and result["score"] == result["max_score"] == lab_points(lab), result
