@@ -170,6 +170,15 @@ def grade(args) -> int:
     from cnnlab.grading.shards import Shard
 
     limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout)
+    if args.out.endswith(".ipynb"):  # a submission named "--out=x.ipynb", read as an option
+        print(f"cnnlab grade: --out {args.out!r} looks like a notebook; put submissions after `--`", file=sys.stderr)
+        return 2
+    import signal
+
+    def stop(*_):  # SIGTERM (a scheduler's preemption): clean up as for Ctrl-C; finished results stay
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     paths = [Path(p) for p in args.submissions]
     missing = [str(p) for p in paths if not os.path.lexists(p)]
     if missing:

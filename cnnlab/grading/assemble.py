@@ -53,6 +53,17 @@ def assemble(
     for cell in student:
         if cell.cell_type == "code" and cell.question and cell.question not in answers:
             answers[cell.question] = cell.source
+    # A tool that clears metadata keeps cell ids: an answer cell without its question id is
+    # still found by the lab's id for it.
+    answer_ids = {
+        cell.id: cell.metadata["cnnlab"]["question"]
+        for cell in notebook.cells
+        if "question" in cell.metadata.get("cnnlab", {})
+    }
+    for cell in student:
+        question = answer_ids.get(cell.cell_id)
+        if cell.cell_type == "code" and not cell.question and question and question not in answers:
+            answers[question] = cell.source
     lab_ids = {cell.id for cell in notebook.cells}
     added_after: dict[str | None, list[str]] = {}
     previous = None

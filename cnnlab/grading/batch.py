@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -24,8 +22,8 @@ import nbformat
 from cnnlab.grading import accounts, bubblewrap, cgroups
 from cnnlab.grading import results as res
 from cnnlab.grading.assemble import assemble
-from cnnlab.grading.cgroups import Cgroup
-from cnnlab.grading.execution import RunReport, grader_environment, grader_side_command, run_notebook
+from cnnlab.grading.checking import run_trusted
+from cnnlab.grading.execution import RunReport, run_notebook
 from cnnlab.grading.intake import Staged, Ungradable, parse, stage
 from cnnlab.grading.isolation import Isolation, IsolationUnavailable, detect, needed_paths, readable_to
 from cnnlab.grading.limits import ADDRESS_SPACE_FACTOR, Limits
@@ -33,9 +31,6 @@ from cnnlab.grading.sandbox import Sandbox, SandboxError
 from cnnlab.grading.shards import Shard, batch_id, write_shard_record
 from cnnlab.notebooks.catalog import LABS, lab_notebook, project_root, resolve_lab
 from cnnlab.progress import Progress
-
-TRUSTED_TIMEOUT_S = 900
-MAX_TRUSTED_OUTPUT = 4 << 20
 
 
 def hidden_tests_path(lab: str) -> Path:
@@ -45,11 +40,11 @@ def hidden_tests_path(lab: str) -> Path:
     return path
 
 
-def _load_exports_spec(path: Path) -> list:
-    # The hidden-test file is instructor code: the grader itself reads its EXPORTS.
+def _load_hidden(path: Path):
+    # The hidden-test file is instructor code: the grader itself reads its EXPORTS and TESTS.
     from cnnlab.grading.trusted import load_hidden_tests
 
-    return load_hidden_tests(str(path)).EXPORTS
+    return load_hidden_tests(str(path))
 
 
 MAX_WRITTEN_ANSWER = 4000  # characters of a written answer kept for the gradebook
@@ -105,15 +100,20 @@ class Grader:
     lab_node: nbformat.NotebookNode
     hidden: Path
     exports_spec: list
+    hidden_tests: list
     limits: Limits
     profile: str
     isolation: Isolation
     private: Path  # the batch's own folder: root's, traversable (0711), not listable
-    grader_uid: int | None  # the unprivileged user of the executor and the trusted side
     threads: int
     data_dir: str | None
     visibility: str = "after_published"
     slim: bool = True  # leave out the instructor cells the grade does not need (slicing.py)
+
+    def grader_uid_for(self, home: Path) -> int | None:
+        """The unprivileged user of one submission's executor and trusted side: the owner of
+        its home, a fresh uid for every submission (None without isolation)."""
+        return None if self.isolation.level == "none" else os.stat(home).st_uid
 
     def isolation_record(self, run: RunReport | None = None) -> dict:
         record = {"level": self.isolation.level}
@@ -178,7 +178,6 @@ def make_grader(
         )
     private = Path(tempfile.mkdtemp(prefix="cnnlab-grade-"))
     os.chmod(private, 0o711)
-    grader_uid = accounts.fresh_uid() if level.level != "none" else None
     if level.level == "uid":
         probe_uid = accounts.fresh_uid()
         wanted = [root / "solutions", hidden, root / ".git", private, *(secrets or [])]
@@ -192,55 +191,11 @@ def make_grader(
                 + " (make them root's, mode 700)"
             )
     lab_node = nbformat.read(lab_notebook(lab, "labs"), as_version=4)
+    module = _load_hidden(hidden)
     return Grader(
-        lab, lab_node, hidden, _load_exports_spec(hidden), limits, profile, level, private, grader_uid, threads,
-        data_dir, visibility, slim,
+        lab, lab_node, hidden, module.EXPORTS, module.TESTS, limits, profile, level, private, threads, data_dir,
+        visibility, slim,
     )  # fmt: skip
-
-
-def run_trusted(grader: Grader, exports_fd: int, home: Path) -> tuple[list[dict], int | None]:
-    """Run the hidden tests in a separate process, as the grader's unprivileged user, under its
-    own memory limit; it gets the exports only as the open descriptor ``exports_fd``."""
-    copy = home / grader.hidden.name
-    shutil.copyfile(grader.hidden, copy)
-    if grader.grader_uid is not None:
-        os.chown(copy, grader.grader_uid, grader.grader_uid)
-    limits = grader.limits
-    cgroup = Cgroup(f"cnnlab-trusted-{os.getpid()}-{home.parent.name}", limits.trusted_memory, grader.threads, 4096)
-    cgroup.create()
-    launcher = [
-        sys.executable,
-        "-I",
-        "-m",
-        "cnnlab.grading.launch",
-        "--processes",
-        "1048576",
-        "--file-size",
-        str(64 << 20),
-    ]
-    launcher += [argument for folder in cgroup.folders.values() for argument in ("--cgroup", str(folder))]
-    if not cgroup.folders:
-        launcher += ["--address-space", str(ADDRESS_SPACE_FACTOR * 2 * limits.trusted_memory)]
-    command = [
-        *launcher, "--",
-        *grader_side_command(grader.grader_uid, grader.data_dir, grader.isolation.bwrap, home),
-        sys.executable, "-I", "-m", "cnnlab.grading.trusted", str(copy), str(exports_fd),
-        str(limits.exports_count), str(limits.exports_size),
-    ]  # fmt: skip
-    try:
-        completed = subprocess.run(
-            command, capture_output=True, timeout=TRUSTED_TIMEOUT_S, cwd=home, pass_fds=(exports_fd,),
-            env=grader_environment(home, grader.data_dir, grader.threads),
-        )  # fmt: skip
-    finally:
-        peak = cgroup.peak_memory()
-        out_of_memory = cgroup.out_of_memory_kills() > 0
-        cgroup.remove()
-    if completed.returncode != 0:
-        why = "ran out of memory" if out_of_memory else f"exited with status {completed.returncode}"
-        raise RuntimeError(f"the hidden tests {why}: {completed.stderr[-1500:].decode('utf-8', 'replace')}")
-    lines = completed.stdout[-MAX_TRUSTED_OUTPUT:].decode("utf-8", "replace").strip().splitlines()
-    return json.loads(lines[-1]), peak
 
 
 def _ungradable(staged: Staged, grader: Grader, problem: Ungradable, started: float) -> res.SubmissionResult:
@@ -278,16 +233,17 @@ def grade_one(grader: Grader, staged: Staged) -> res.SubmissionResult:
     os.chmod(private, 0o711)
     home = private / "grader"
     home.mkdir(mode=0o700)
-    if grader.grader_uid is not None:
-        os.chown(home, grader.grader_uid, grader.grader_uid)
+    grader_uid = accounts.fresh_uid() if grader.isolation.level != "none" else None
+    if grader_uid is not None:
+        os.chown(home, grader_uid, grader_uid)
     box = Sandbox(grader.isolation, grader.limits, private, grader.profile, grader.threads, grader.data_dir)
     result = res.SubmissionResult(
         staged.name, grader.lab, "graded", max_score=sum(question_points(grader.lab_node).values()),
         sha256=staged.sha256, isolation=grader.isolation_record(), written=written,
     )  # fmt: skip
     try:
-        report = run_notebook(box, notebook, grader.limits, home, grader.grader_uid)
-        tests, trusted_peak = run_trusted(grader, box.exports_fd, home)
+        report = run_notebook(box, notebook, grader.limits, home, grader_uid)
+        tests, trusted_peak = run_trusted(grader, grader.hidden_tests, box.exports_fd, home)
     finally:
         box.close()
         shutil.rmtree(private, ignore_errors=True)
@@ -315,15 +271,26 @@ def grade_one(grader: Grader, staged: Staged) -> res.SubmissionResult:
     return result
 
 
-def grader_error(staged: Staged, grader: Grader, error: BaseException) -> res.SubmissionResult:
+def grader_error(staged: Staged, grader: Grader, error: BaseException, started: float) -> res.SubmissionResult:
     """The grader's own failure on one submission: recorded as such, for the staff to look at."""
     result = _ungradable(
         staged, grader, Ungradable("grader-error", "the grader itself failed on this submission; contact the course staff"),
-        time.monotonic(),
+        started,
     )  # fmt: skip
-    kind = "the sandbox did not start" if isinstance(error, SandboxError) else type(error).__name__
-    result.isolation["grader_error"] = f"{kind}: {res.plain(str(error))[:1500]}"
+    # The grader's words only: an exception's text could hold something a submission wrote.
+    result.isolation["grader_error"] = (
+        "the sandbox did not start" if isinstance(error, SandboxError) else type(error).__name__
+    )
     return result
+
+
+def _graded(out: Path, staged: Staged) -> bool:
+    """Whether ``out`` holds this very notebook's result: same name and same whole SHA-256
+    (the name carries only 48 bits of it)."""
+    try:
+        return json.loads((out / f"{staged.name}.json").read_text()).get("sha256") == staged.sha256
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def stage_all(paths: list[Path], staging: Path, max_bytes: int) -> list[Staged]:
@@ -372,7 +339,7 @@ def grade_batch(
         every = stage_all(paths, staging, limits.submission_size)
         staged = [s for s in every if shard is None or shard.owns(s.sha256)]
         write_shard_record(out, shard, [s.name for s in staged], batch_id([s.sha256 for s in every]))
-        todo = [s for s in staged if force or not (out / f"{s.name}.json").exists()]
+        todo = [s for s in staged if force or not _graded(out, s)]
         which = f", shard {shard} of the batch's {len(every)}" if shard else ""
         progress(
             f"lab {lab} ({LABS[lab][1]}): {len(staged)} submission(s){which}, {len(staged) - len(todo)} already graded, "
@@ -383,10 +350,11 @@ def grade_batch(
 
         def work(item: Staged) -> res.SubmissionResult:
             bar.start(item.name)
+            started = time.monotonic()
             try:
                 result = grade_one(grader, item)
             except Exception as error:  # the grader's own failure on this submission: record it, go on
-                result = grader_error(item, grader, error)
+                result = grader_error(item, grader, error, started)
             try:
                 res.write_result(out, result, visibility)
             except OSError as error:

@@ -103,6 +103,7 @@ async def run(job: dict) -> str:
         allow_errors=True,
         interrupt_on_timeout=True,
         record_timing=False,
+        store_widget_state=False,  # a kernel could send megabytes of widget state per message
     )
     started = time.monotonic()
     async with executor.async_setup_kernel():

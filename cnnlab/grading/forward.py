@@ -45,6 +45,8 @@ from cnnlab.grading.safe_io import ALLOWED_LAYERS
 
 __all__ = ["ForwardError", "Layer", "Network", "weight_shapes"]
 
+PREDICT_MEMORY = 256 << 20  # bytes of activations one batch of predict() may hold, at most
+
 
 # -- models: layers wired into calls -------------------------------------------------------------
 
@@ -334,6 +336,8 @@ class Network:
     nested models' layers included, in the order of ``model.get_weights()``.
     """
 
+    values_per_example: int | None = None  # every layer's outputs for one example, when known
+
     def __init__(self, graph: _Graph):
         self._graph = graph
         self.layers = [
@@ -421,7 +425,9 @@ class Network:
         x : array-like of shape (N, *input_shape)
             Numeric; computed in float32.
         batch_size : int
-            Examples run at a time, which bounds the memory the activations take.
+            Examples run at a time, which bounds the memory the activations take. Never more
+            than fit in ``PREDICT_MEMORY`` when the model's values per example are known
+            (``values_per_example``, set by the grader from the model's size).
 
         Returns
         -------
@@ -430,6 +436,8 @@ class Network:
         expected, out_shape = self.input_shape, self.output_shape
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"predict: batch_size must be a positive integer, got {batch_size!r}")
+        if self.values_per_example:
+            batch_size = max(1, min(batch_size, PREDICT_MEMORY // (4 * self.values_per_example)))
         x = np.asarray(x)
         if x.dtype.kind not in "biuf":
             raise ForwardError("the input is not numeric")

@@ -2,7 +2,7 @@
 
 :func:`stage` copies the submission into the grader's own folder before anything else looks
 at it: it must be a regular file (``lstat``; a symlink to a solution is refused, not
-followed) within the size limit. :func:`parse` then reads the copy as plain JSON with limits
+followed, and so is a path through a linked folder) within the size limit. :func:`parse` then reads the copy as plain JSON with limits
 on depth and number of cells; text that is not valid Unicode (lone surrogates) is refused.
 Every failure is an :class:`Ungradable` with a short reason code and the grader's own
 sentence; nothing of the submission is repeated in it.
@@ -21,6 +21,7 @@ from pathlib import Path
 
 MAX_CELLS = 2000
 MAX_DEPTH = 32
+MAX_CONTAINERS = 1_000_000  # JSON lists and objects: a 20 MB file of "[]," would cost the parser a GB
 STEM_CHARACTERS = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -66,6 +67,13 @@ def stage(path: Path, staging: Path, max_bytes: int) -> Staged:
     except OSError:
         return Staged(
             result_name(stem, anonymous), anonymous, None, Ungradable("unreadable", "the file cannot be read")
+        )
+    if os.path.realpath(path) != os.path.abspath(path):  # a folder on the way is a link (an unpacked archive's)
+        return Staged(
+            result_name(stem, anonymous),
+            anonymous,
+            None,
+            Ungradable("not-a-regular-file", "the submission's path goes through a link; grade the file itself"),
         )
     if not stat.S_ISREG(info.st_mode):
         return Staged(
@@ -133,9 +141,11 @@ def parse(data: bytes) -> list[StudentCell]:
     Raises
     ------
     Ungradable
-        ``invalid-json``, ``too-deep``, ``wrong-nbformat``, ``not-a-notebook``, ``too-many-cells``
-        or ``invalid-text``.
+        ``invalid-json``, ``too-complex``, ``too-deep``, ``wrong-nbformat``, ``not-a-notebook``,
+        ``too-many-cells`` or ``invalid-text``.
     """
+    if data.count(b"[") + data.count(b"{") > MAX_CONTAINERS:
+        raise Ungradable("too-complex", f"the file holds more than {MAX_CONTAINERS:,} JSON lists and objects")
     try:
         document = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
@@ -152,6 +162,8 @@ def parse(data: bytes) -> list[StudentCell]:
     if version != 4:
         said = version if isinstance(version, int) and not isinstance(version, bool) else "missing or not a number"
         raise Ungradable("wrong-nbformat", f"nbformat {said}; save it as a version-4 notebook (Jupyter 4 or later)")
+    if not isinstance(document.get("cells"), list):
+        raise Ungradable("not-a-notebook", "a version-4 notebook keeps its cells in a list called cells")
     if len(document["cells"]) > MAX_CELLS:
         raise Ungradable("too-many-cells", f"the notebook has more than {MAX_CELLS} cells")
     cells = []

@@ -46,14 +46,19 @@ def _lower(kind: int, value: int) -> None:
     resource.setrlimit(kind, (value, value))
 
 
+OPEN_FILES = 1024  # per process: times the task limit, well under the host's file-max
+
+
 def apply_rlimits(processes: int, file_size: int, address_space: int | None) -> None:
-    """Processes of the (new) real uid, file size, no core dumps, and optionally address space.
+    """Processes of the (new) real uid, file size, open files, no core dumps, and optionally
+    address space.
 
     Call it in the child before ``exec`` (``preexec_fn``): the limits are inherited by every
     process the sandbox starts.
     """
     _lower(resource.RLIMIT_NPROC, processes)
     _lower(resource.RLIMIT_FSIZE, file_size)
+    _lower(resource.RLIMIT_NOFILE, OPEN_FILES)
     _lower(resource.RLIMIT_CORE, 0)
     if address_space is not None:
         _lower(resource.RLIMIT_AS, address_space)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from cnnlab.arithmetic import output_size
 
 UNKNOWN_SIDE = 512  # an input side left open (None) is counted as this many pixels
+MAX_CALLS = 10_000  # layer calls walked in all, nested models included (each call of a shared one counts)
 
 
 class SizeError(ValueError):
@@ -26,6 +27,33 @@ class SizeError(ValueError):
 class ModelSize:
     parameters: int = 0
     activations: int = 0  # output values of every layer call, for one example
+    multiply_adds: int = 0  # the work of one example (a convolution's MACs, one per value elsewhere)
+    calls: int = 0  # layer calls walked; the walk stops at MAX_CALLS
+
+    def add_call(self, kind: str, config: dict, shapes: list[tuple], out: tuple) -> None:
+        self.calls += 1
+        if self.calls > MAX_CALLS:
+            raise SizeError(f"the model makes more than {MAX_CALLS:,} layer calls")
+        self.activations += math.prod(out)
+        self.multiply_adds += _multiply_adds(kind, config, shapes, out)
+
+
+def _multiply_adds(kind: str, config: dict, shapes: list[tuple], out: tuple) -> int:
+    """Multiply-adds of one call for one example (the lecture's MACs for convolutions and
+    dense layers; a comparison or an add per value for the rest)."""
+    kernel = math.prod(_pair(config.get("kernel_size", 1))) if "kernel_size" in config else 1
+    if kind == "Conv2D":
+        return math.prod(out[:2]) * kernel * (shapes[0][-1] // (config.get("groups", 1) or 1)) * out[-1]
+    if kind == "DepthwiseConv2D":
+        return math.prod(out) * kernel
+    if kind == "SeparableConv2D":
+        depthwise = shapes[0][-1] * config.get("depth_multiplier", 1)
+        return math.prod(out[:2]) * depthwise * (kernel + out[-1])
+    if kind == "Dense":
+        return math.prod(out[:-1]) * shapes[0][-1] * out[-1]
+    if kind in ("MaxPooling2D", "AveragePooling2D"):
+        return math.prod(out) * math.prod(_pair(config.get("pool_size", 2)))
+    return max(math.prod(out), *(math.prod(shape) for shape in shapes)) if shapes else math.prod(out)
 
 
 def _pair(value) -> tuple[int, int]:
@@ -43,6 +71,18 @@ def _shape(value) -> tuple:
     if not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 1 << 24 for v in shape):
         raise SizeError("a shape in the model config has a dimension out of range")
     return shape
+
+
+def _input_shape(config: dict) -> tuple:
+    """An InputLayer's shape: Keras 3 writes ``batch_shape``, and the grader reads nothing else
+    (the rebuilders must not see a shape this count did not)."""
+    if (
+        not isinstance(config, dict)
+        or "batch_shape" not in config
+        or set(config) & {"batch_input_shape", "input_shape", "shape"}
+    ):
+        raise SizeError("the input layer does not give its shape as Keras 3 writes it (batch_shape)")
+    return _shape(config["batch_shape"][1:])
 
 
 def _positive(config: dict, key: str) -> int:
@@ -196,9 +236,9 @@ def _functional(config: dict, input_shapes: list[tuple] | None, size: ModelSize)
         if not isinstance(name, str) or not isinstance(layer_config, dict):
             raise SizeError("a layer of the model config has no name or config")
         if kind == "InputLayer":
-            shape = given.pop(0) if given else _shape(layer_config.get("batch_shape", [None])[1:])
+            shape = given.pop(0) if given else _input_shape(layer_config)
             outputs[(name, 0)] = shape
-            size.activations += math.prod(shape)
+            size.add_call(kind, layer_config, [], shape)
             continue
         for index, node in enumerate(layer.get("inbound_nodes") or []):
             pending.append((layer, index, _tensor_sources(node.get("args", []))))
@@ -225,7 +265,7 @@ def _functional(config: dict, input_shapes: list[tuple] | None, size: ModelSize)
                 if name not in counted:
                     size.parameters += weights
             counted.add(name)
-            size.activations += math.prod(out)
+            size.add_call(kind, layer_config, shapes, out)
             outputs[(name, index)] = out
     declared = config.get("output_layers", [])
     if len(declared) == 3 and isinstance(declared[0], str):
@@ -245,22 +285,23 @@ def _sequential(config: dict, input_shapes: list[tuple] | None, size: ModelSize)
     if input_shapes:
         shape = input_shapes[0]
     elif layers[0].get("class_name") == "InputLayer":
-        shape = _shape(layers[0].get("config", {}).get("batch_shape", [None])[1:])
+        shape = _input_shape(layers[0].get("config", {}))
     elif config.get("build_input_shape"):
         shape = _shape(config["build_input_shape"][1:])
     else:
         raise SizeError("the Sequential model does not say what its input is")
-    size.activations += math.prod(shape)
+    size.add_call("InputLayer", {}, [], shape)
     for layer in layers:
         kind, layer_config = layer.get("class_name"), layer.get("config", {})
         if kind == "InputLayer":
             continue
+        before = shape
         if kind in ("Functional", "Sequential"):
             shape = _model(kind, layer_config, [shape], size)[0]
         else:
             shape, weights = _layer(kind, layer_config, [shape])
             size.parameters += weights
-        size.activations += math.prod(shape)
+        size.add_call(kind, layer_config, [before], shape)
     return [shape]
 
 

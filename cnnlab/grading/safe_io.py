@@ -262,28 +262,39 @@ def check_config(node, depth: int = 0) -> None:
         raise Rejected("the model config holds a value that is not plain data")
 
 
-def _sized_config(directory: int, name: str, budget) -> dict:
-    """The exported model's config, after the allow-list and within the budget."""
+def _without_build_configs(node):
+    """The config without ``build_config`` entries: Keras would build layers from them, so a
+    layer could claim an input far larger than the one the size check followed."""
+    if isinstance(node, dict):
+        return {key: _without_build_configs(value) for key, value in node.items() if key != "build_config"}
+    if isinstance(node, list):
+        return [_without_build_configs(item) for item in node]
+    return node
+
+
+def _sized_config(directory: int, name: str, budget):
+    """The exported model's config, after the allow-list and within the budget, exactly as it
+    will be built; and its size."""
     config = read_json(directory, f"{name}.model.json")
     if not isinstance(config, dict):
         raise Rejected("the export is not a Keras Functional or Sequential model")
     config.pop("compile_config", None)  # the optimizer and loss play no part in predictions
     check_config(config)
+    config = _without_build_configs(config)
     if config.get("class_name") not in ("Functional", "Sequential"):
         raise Rejected("the export is not a Keras Functional or Sequential model")
     try:
         size = model_size(config)
     except SizeError as error:
         raise Rejected(f"the model config does not add up: {error}") from None
-    if size.parameters > budget.parameters:
-        raise OverBudget(
-            f"the model has {size.parameters:,} parameters, over this question's limit of {budget.parameters:,}"
-        )
-    if size.activations > budget.activations:
-        raise OverBudget(
-            f"the model computes {size.activations:,} values per example, over this question's limit of {budget.activations:,}"
-        )
-    return config
+    for what, value, limit in (
+        ("parameters", size.parameters, budget.parameters),
+        ("values per example", size.activations, budget.activations),
+        ("multiply-adds per example", size.multiply_adds, budget.multiply_adds),
+    ):
+        if value > limit:
+            raise OverBudget(f"the model has {value:,} {what}, over this question's limit of {limit:,}")
+    return config, size
 
 
 def load_network(directory: int, name: str, budget):
@@ -291,20 +302,21 @@ def load_network(directory: int, name: str, budget):
     (:class:`~cnnlab.grading.forward.Network`): no Keras, no TensorFlow."""
     from cnnlab.grading import forward
 
-    config = _sized_config(directory, name, budget)
+    config, size = _sized_config(directory, name, budget)
     try:
         shapes = forward.weight_shapes(config)
-        return forward.Network.from_config(config, read_weights(directory, f"{name}.weights.npz", shapes))
+        network = forward.Network.from_config(config, read_weights(directory, f"{name}.weights.npz", shapes))
     except forward.ForwardError as error:
         raise Rejected(str(error)) from None
+    network.values_per_example = size.activations  # predict() sizes its batches from this
+    return network
 
 
 def rebuild_model(directory: int, name: str, budget):
     """Rebuild the exported model ``name`` (``name.model.json`` + ``name.weights.npz``) within
     ``budget`` (a :class:`~cnnlab.grading.hidden.Budget`) as a Keras model. Imports Keras (and
     TensorFlow): hidden tests that only inspect or run a model use :func:`load_network`."""
-    config = _sized_config(directory, name, budget)
-    size = model_size(config)
+    config, size = _sized_config(directory, name, budget)
     import keras
 
     try:

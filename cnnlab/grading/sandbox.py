@@ -135,6 +135,7 @@ class Sandbox:
         self.exports_fd: int | None = None
         self.netns_fd: int | None = None
         self.host_folders: list[Path] = []  # uid and none levels: the submission's folders on the host
+        self.exposure: list[str] = []  # uid level: the bwrap that shows a closed Python installation
 
     # -- start --------------------------------------------------------------------------------
 
@@ -237,8 +238,8 @@ class Sandbox:
         drop = []
         if self.isolation.level == "uid":
             bwrap, reach = self.isolation.bwrap, needed_paths(self.data_dir)
-            exposure = bubblewrap.exposure_command(bwrap, reach, [str(self.private)]) if bwrap else []
-            drop = [*exposure, *bubblewrap.drop_to(self.uid)]
+            self.exposure = bubblewrap.exposure_command(bwrap, reach, [str(self.private)]) if bwrap else []
+            drop = [*self.exposure, *bubblewrap.drop_to(self.uid)]
         command = [*self._launcher(), *drop, *kernel_command(str(connection_file))]
         self.process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -287,7 +288,7 @@ class Sandbox:
                 os.close(fd)
         self.exports_fd = self.netns_fd = None
         if self.isolation.level == "uid":
-            _remove_files_of(self.uid, self.host_folders)
+            _remove_files_of(self.uid, self.host_folders, self.exposure)
             _remove_ipc_of(self.uid)
         for folder in self.host_folders:
             if self.isolation.level == "none":
@@ -344,11 +345,12 @@ for top in sys.argv[1:]:
 """
 
 
-def _remove_files_of(uid: int, folders: list[Path]) -> None:
-    """Delete, as ``uid`` itself, its files in its folders and in the shared scratch folders."""
+def _remove_files_of(uid: int, folders: list[Path], exposure: list[str]) -> None:
+    """Delete, as ``uid`` itself (started as its kernel was), its files in its folders and in
+    the shared scratch folders."""
     places = [str(f) for f in folders] + [p for p in ("/tmp", "/var/tmp", "/dev/shm") if os.path.isdir(p)]
     subprocess.run(
-        [*bubblewrap.drop_to(uid), sys.executable, "-I", "-c", CLEANUP, *places],
+        [*exposure, *bubblewrap.drop_to(uid), sys.executable, "-I", "-c", CLEANUP, *places],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120, cwd="/",
     )  # fmt: skip
 

@@ -12,8 +12,14 @@ A marked cell is still run when anything that runs after it may need it:
 - when it is the anchor of an export (the export reads what it made);
 - when a later cell that runs reads a name it binds (found by parsing the cells, IPython
   magics included), repeated until nothing changes;
-- when a later cell that runs cannot be parsed, or reaches names indirectly (``globals()``,
-  ``exec``, ``get_ipython()``...): then every earlier cell runs.
+- when a later cell that runs cannot be parsed as plain Python (IPython magics and shell
+  escapes included: a magic runs a string of code), is very long, or reaches names
+  indirectly (``globals()``, ``exec``, ``get_ipython()``...): then every earlier cell runs.
+
+Parsing runs in the grader's parent process before any sandbox exists, so it never hands a
+cell to anything whose cost a submission could inflate (IPython's own input transformer
+re-scans a cell once per magic): a cell is parsed by Python's ``ast`` alone, within a size
+cap, and anything unusual makes it opaque.
 
 Side effects that bind no name (seeding a random generator, say) are the instructors'
 responsibility: such a cell must not be marked. ``tests/grading`` grades stored submissions
@@ -24,10 +30,13 @@ from __future__ import annotations
 
 import ast
 import builtins
+import re
 from dataclasses import dataclass
 
 INDIRECT = {"globals", "locals", "vars", "exec", "eval", "get_ipython", "__import__", "compile", "__builtins__"}
 BUILTIN_NAMES = set(dir(builtins))
+MAX_PARSED = 100_000  # characters: a longer cell is opaque, never parsed
+IPYTHON_SYNTAX = re.compile(r"^\s*[!%]|\?\s*$", re.MULTILINE)  # magics, shell escapes, help
 
 
 @dataclass
@@ -37,19 +46,14 @@ class CellNames:
     opaque: bool  # unparseable, a star import, or indirect access to names
 
 
-def _python_source(source: str) -> str:
-    """The cell as Python, with IPython's magics and shell escapes turned into calls."""
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    return TransformerManager().transform_cell(source)
-
-
 def names_of(source: str) -> CellNames:
     """The names a cell binds at top level and every name it reads anywhere (functions
     included: they read their free names when called)."""
+    if len(source) > MAX_PARSED or IPYTHON_SYNTAX.search(source):
+        return CellNames(set(), set(), opaque=True)
     try:
-        tree = ast.parse(_python_source(source))
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        tree = ast.parse(source)
+    except Exception:  # SyntaxError, RecursionError, MemoryError...: not plain Python
         return CellNames(set(), set(), opaque=True)
     binds, reads, opaque = set(), set(), False
     for node in ast.walk(tree):

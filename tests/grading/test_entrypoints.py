@@ -99,3 +99,11 @@ def test_interrupted_batch_loses_no_finished_result(tmp_path):
     stems = sorted(p.stem.rsplit("-", 1)[0] for p in out.glob("student_*.json"))
     assert stems == ["student_0", "student_1", "student_2"]
     assert not list(out.glob(".*.tmp"))
+
+
+def test_a_submission_named_like_an_option_cannot_redirect_the_output(tmp_path):
+    done = subprocess.run(
+        s.grade_command("02", [tmp_path / "a.ipynb"], tmp_path / "elsewhere.ipynb"), capture_output=True, text=True
+    )
+    assert done.returncode == 2 and "put submissions after `--`" in done.stderr
+    assert not (tmp_path / "elsewhere.ipynb").exists()

@@ -450,3 +450,169 @@ def test_written_questions_go_to_the_gradebook_for_people_not_into_the_score(tmp
     header, row = res.gradebook_text([result]).splitlines()
     assert header.endswith("q9 (written),q9 answer,reason,isolation")
     assert ",,'=HYPERLINK" in row.replace('"', "")  # an empty score column, then the answer as text
+
+
+def test_a_link_anywhere_on_the_path_is_refused(tmp_path):
+    """An unpacked archive can hold a folder that links to the solutions."""
+    from cnnlab.grading.intake import stage
+
+    (tmp_path / "staging").mkdir()
+    (tmp_path / "student").symlink_to(ROOT / "solutions")
+    staged = stage(tmp_path / "student" / "02_mlp_vs_convnet.ipynb", tmp_path / "staging", 20 << 20)
+    assert staged.problem.reason == "not-a-regular-file" and "link" in str(staged.problem)
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b'{"nbformat": 4, "worksheets": []}', "not-a-notebook"),  # was a KeyError: grader error
+        (b'{"nbformat": 4, "cells": [' + b"[]," * 1_100_000 + b"[]]}", "too-complex"),  # 1 GB and 80 s to parse
+    ],
+)
+def test_intake_refuses_odd_json_cheaply(tmp_path, content, reason):
+    path = tmp_path / "odd.ipynb"
+    path.write_bytes(content)
+    with pytest.raises(Ungradable) as info:
+        read_submission(path, 20 << 20)
+    assert info.value.reason == reason
+
+
+def test_answers_are_found_by_cell_id_when_a_tool_stripped_the_metadata():
+    student = s.solution()
+    for cell in student.cells:
+        cell.metadata = {}
+    built = assemble(s.blank(), cells_of(student), [])
+    q1 = next(c for c in built.cells if c.metadata.get("cnnlab", {}).get("question") == "q1")
+    assert "keras.layers.Dense(256" in q1.source  # the answer, not the stub
+
+
+def test_shapes_come_from_batch_shape_and_build_configs_are_dropped(tmp_path):
+    from cnnlab.grading.modelsize import SizeError, model_size
+
+    model = lecture_convnet()
+    config = json.loads(model.to_json())
+    config["config"]["layers"][0]["config"]["batch_input_shape"] = [None, 4000, 4000, 1]
+    with pytest.raises(SizeError, match="batch_shape"):
+        model_size(config)
+    config = json.loads(model.to_json())
+    dense = next(layer for layer in config["config"]["layers"] if layer["class_name"] == "Dense")
+    dense["build_config"] = {"input_shape": [None, 1_000_000]}  # Keras would build a 256 M-value kernel from this
+    export(tmp_path, model)
+    (tmp_path / "m.model.json").write_text(json.dumps(config))
+    sized, size = safe_io._sized_config(folder_fd(tmp_path), "m", BUDGET)
+    assert "build_config" not in json.dumps(sized) and size.parameters == model.count_params()
+
+
+def test_nested_shared_models_are_refused_before_the_walk_explodes():
+    """Each level calls the one below 16 times: 16**14 calls, in 43 KB of JSON."""
+    from cnnlab.grading.modelsize import MAX_CALLS, SizeError, model_size
+
+    def level(inner, depth):
+        layer = {
+            "class_name": "InputLayer",
+            "name": f"in{depth}",
+            "config": {"batch_shape": [None, 4]},
+            "inbound_nodes": [],
+        }
+        layers = [layer]
+        for call in range(16):
+            source = "in" + str(depth) if call == 0 else f"inner{depth}"
+            layers.append({"class_name": "Functional", "name": f"inner{depth}", "config": inner,
+                           "inbound_nodes": [{"args": [{"class_name": "__keras_tensor__", "config": {"keras_history": [source, max(call - 1, 0) if call else 0, 0]}}]}]})  # fmt: skip
+        layers[1:] = [{**layers[1], "inbound_nodes": [n for layer in layers[1:] for n in layer["inbound_nodes"]]}]
+        return {"layers": layers, "input_layers": [[f"in{depth}", 0, 0]], "output_layers": [[f"inner{depth}", 15, 0]]}
+
+    inner = {"layers": [{"class_name": "InputLayer", "name": "x", "config": {"batch_shape": [None, 4]}, "inbound_nodes": []}],
+             "input_layers": [["x", 0, 0]], "output_layers": [["x", 0, 0]]}  # fmt: skip
+    for depth in range(14):
+        inner = level(inner, depth)
+    with pytest.raises(SizeError, match=f"more than {MAX_CALLS:,} layer calls"):
+        model_size({"class_name": "Functional", "config": inner})
+
+
+def test_work_per_example_is_budgeted(tmp_path):
+    import keras
+
+    inputs = keras.Input((128, 128, 64))
+    wide = keras.layers.Conv2D(64, 31, padding="same")(inputs)  # 3.9 M parameters, 2 M values, 64 G multiply-adds
+    model = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(wide)))
+    export(tmp_path, model)
+    with pytest.raises(safe_io.OverBudget, match="multiply-adds per example"):
+        safe_io.load_network(folder_fd(tmp_path), "m", BUDGET)
+
+
+def test_predict_batches_fit_the_activation_memory(tmp_path, monkeypatch):
+    from cnnlab.grading import forward
+
+    model = lecture_convnet()
+    export(tmp_path, model)
+    network = safe_io.load_network(folder_fd(tmp_path), "m", BUDGET)
+    assert network.values_per_example == 33_690
+    sizes = []
+    run_all = network._graph.run_all
+    monkeypatch.setattr(network._graph, "run_all", lambda arrays: sizes.append(len(arrays[0])) or run_all(arrays))
+    monkeypatch.setattr(forward, "PREDICT_MEMORY", 4 * 33_690 * 10)  # room for 10 examples at a time
+    network.predict(np.zeros((25, 28, 28, 1), "float32"), batch_size=64)
+    assert sizes == [10, 10, 5]
+
+
+def test_a_slow_hidden_test_fails_alone(tmp_path, monkeypatch):
+    import time
+
+    from cnnlab.grading import trusted
+    from cnnlab.grading.hidden import HiddenTest
+
+    hidden = type("Hidden", (), {"TESTS": [
+        HiddenTest("q1", "slow", 1.0, lambda exports: time.sleep(30)),
+        HiddenTest("q2", "quick", 1.0, lambda exports: None),
+    ]})  # fmt: skip
+    monkeypatch.setattr(trusted, "TEST_SECONDS", 1)
+    results = trusted.run_tests(hidden, folder_fd(tmp_path), 10, 1 << 20)
+    assert [r["passed"] for r in results] == [False, True] and "longer than the grader allows" in results[0]["hint"]
+
+
+def test_a_test_that_kills_the_trusted_process_fails_alone(tmp_path):
+    """The trusted process reports each test as it ends; when an export makes it die, that test
+    scores zero with the grader's message and a new process checks the rest."""
+    from types import SimpleNamespace
+
+    from cnnlab.grading.checking import DIED, run_trusted
+    from cnnlab.grading.isolation import Isolation
+    from cnnlab.grading.limits import Limits
+    from cnnlab.grading.trusted import load_hidden_tests
+
+    hidden = tmp_path / "lab99.py"
+    hidden.write_text(
+        "import os\nfrom cnnlab.grading.hidden import HiddenTest\n"
+        "TESTS = [HiddenTest('q1', 'fine', 1.0, lambda e: None),\n"
+        "         HiddenTest('q1', 'dies', 1.0, lambda e: os._exit(9)),\n"
+        "         HiddenTest('q2', 'hint', 1.0, lambda e: 'a hint')]\n"
+    )
+    home = tmp_path / "submission" / "grader"
+    home.mkdir(parents=True)
+    (tmp_path / "exports").mkdir()
+    grader = SimpleNamespace(
+        hidden=hidden,
+        limits=Limits(),
+        threads=1,
+        data_dir=None,
+        isolation=Isolation("none"),
+        grader_uid_for=lambda h: None,
+    )
+    results, _ = run_trusted(grader, load_hidden_tests(str(hidden)).TESTS, folder_fd(tmp_path / "exports"), home)
+    assert [(r["name"], r["passed"], r["hint"]) for r in results] == [
+        ("fine", True, None),
+        ("dies", False, DIED),
+        ("hint", False, "a hint"),
+    ]
+
+
+def test_resume_checks_the_whole_hash(tmp_path):
+    from cnnlab.grading.batch import _graded
+    from cnnlab.grading.intake import Staged
+
+    staged = Staged("alice-0123456789ab", "0123456789ab" + "1" * 52, None)
+    res.write_result(tmp_path, res.SubmissionResult(staged.name, "02", "graded", sha256="0123456789ab" + "2" * 52))
+    assert not _graded(tmp_path, staged)  # same name, another notebook
+    res.write_result(tmp_path, res.SubmissionResult(staged.name, "02", "graded", sha256=staged.sha256))
+    assert _graded(tmp_path, staged)

@@ -52,6 +52,8 @@ except OSError:
 seen["data_readable"] = os.path.isdir(os.path.join(DATA, "mnist"))
 seen["passwd"] = open("/etc/passwd").read()
 seen["environment"] = sorted(os.environ)
+import resource
+seen["open_files"] = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 with open(os.path.join(os.environ["CNNLAB_EXPORT_DIR"], "seen.json"), "w") as out:
     json.dump(seen, out)
 """
@@ -121,6 +123,7 @@ def test_the_sandbox_has_its_own_user_namespaces_and_nothing_else(bwrap_probe, h
     assert seen["new_user_namespace"] is False  # --disable-userns
     assert max(seen["processes"]) < 100  # a PID namespace of its own
     assert seen["tmp_bytes"] <= Limits().scratch
+    assert seen["open_files"] <= 1024  # times 512 tasks, well under the host's file-max
     assert set(seen["dev"]) <= {"null", "zero", "full", "random", "urandom", "tty", "pts", "ptmx", "shm", "fd",
                                 "stdin", "stdout", "stderr", "core"}  # fmt: skip
     assert seen["passwd"].startswith("student:x:") and seen["passwd"].count("\n") == 1

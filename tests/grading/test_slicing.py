@@ -11,8 +11,15 @@ def test_names_a_cell_binds_and_reads():
     )
     assert {"np", "z", "i", "total", "g"} <= names.binds
     assert {"f", "h"} <= names.reads and "range" not in names.reads and not names.opaque
-    magic = names_of("%time x = load()\nprint(x)")  # a magic runs a string of code: conservatively opaque
-    assert magic.opaque and "x" in magic.reads
+    assert names_of("%time x = load()\nprint(x)").opaque  # a magic runs a string of code
+    assert names_of("!ls\nx = 1").opaque and names_of("x?").opaque
+
+
+def test_hostile_cells_cost_the_parser_nothing():
+    assert names_of("!true\n" * 499 + "x = 1\n" * 80_000).opaque  # IPython's transformer took minutes on this
+    assert names_of("!echo hi\n" * 501).opaque  # and raised on this
+    assert names_of("x = 1\n" * 50_000).opaque  # too long to parse: opaque, not parsed
+    assert names_of("(" * 10_000 + ")" * 10_000).opaque  # ast's recursion limit
     assert names_of("from m import *").opaque and names_of("globals()['x'] = 1").opaque
     assert names_of("def broken(:\n").opaque
 
