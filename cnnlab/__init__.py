@@ -53,7 +53,12 @@ def __getattr__(name: str):
     import importlib
 
     module = importlib.import_module(_LAZY[name])
-    value = module if module.__name__ == f"cnnlab.{name}" else getattr(module, name)
+    # Importing cnnlab.layer_table binds the module to the name `layer_table` here; the function
+    # of the same name is what is meant (whichever of its module's names is asked for first).
+    short = module.__name__.rpartition(".")[2]
+    if short in _LAZY and hasattr(module, short):
+        globals()[short] = getattr(module, short)
+    value = getattr(module, name, module)  # a submodule, unless it defines the name
     globals()[name] = value
     return value
 
