@@ -1,4 +1,4 @@
-"""The plots: structure checked headless, three compared with reference PNGs, bad input named."""
+"""The plots: structure and layout checked headless, six compared with reference PNGs, bad input named."""
 
 from __future__ import annotations
 
@@ -156,6 +156,46 @@ def test_show_kernels_bad_input():
         viz.show_kernels(keras.layers.Dense(3))
 
 
+def grid_shape(axes) -> tuple[int, int]:
+    """(rows, columns) of axes laid out in a grid, read from where they are drawn."""
+    columns = {round(ax.get_position().x0, 3) for ax in axes}
+    rows = {round(ax.get_position().y0, 3) for ax in axes}
+    return len(rows), len(columns)
+
+
+def colorbar_axes(figure):
+    return [ax for ax in figure.axes if ax.get_label() == "<colorbar>"]
+
+
+@pytest.mark.parametrize(("filters", "expected_grid"), [(32, (6, 6)), (64, (8, 8)), (10, (3, 4))])
+def test_show_kernels_one_channel_is_a_square_grid_with_one_colorbar_beside_it(filters, expected_grid, tmp_path):
+    """A first layer on grayscale images (kh, kw, 1, filters) was one 1 x 32 column with the
+    colour bar half-way down it."""
+    kernel = np.random.default_rng(0).normal(size=(5, 5, 1, filters)).astype("float32")
+    figure = viz.show_kernels(kernel)
+    rendered(figure, tmp_path)  # draws: positions are final
+    axes = image_axes(figure)
+    assert len(axes) == filters
+    assert grid_shape(axes) == expected_grid
+    (bar,) = colorbar_axes(figure)
+    assert bar.get_position().x0 > max(ax.get_position().x1 for ax in axes)  # right of every kernel
+    top, bottom = max(ax.get_position().y1 for ax in axes), min(ax.get_position().y0 for ax in axes)
+    assert bottom - 1e-6 <= bar.get_position().y0 < bar.get_position().y1 <= top + 1e-6  # beside the grid
+    limit = float(np.abs(kernel).max())
+    assert all(ax.images[0].get_clim() == pytest.approx((-limit, limit)) for ax in axes)
+    assert figure._suptitle.get_text() == f"{filters} kernels 5x5x1"
+
+
+def test_show_kernels_several_channels_keep_the_colorbar_right_of_the_grid(tmp_path):
+    figure = viz.show_kernels(np.random.default_rng(1).normal(size=(3, 3, 12, 5)), max_channels=4)
+    rendered(figure, tmp_path)
+    axes = image_axes(figure)
+    assert grid_shape(axes) == (5, 4)
+    (bar,) = colorbar_axes(figure)
+    assert bar.get_position().x0 > max(ax.get_position().x1 for ax in axes)
+    assert "first 4 of 12 input channels" in figure._suptitle.get_text()
+
+
 def test_show_feature_maps_caps_channels_with_a_note(digits, tmp_path):
     x, _ = digits
     model = cnnlab.models.convnet()
@@ -184,6 +224,71 @@ def test_filter_response_is_cross_correlation():
     np.testing.assert_allclose(viz.filter_response(image, kernel), expected, rtol=1e-5)
 
 
+SHARPEN = [[0, -1, 0], [-1, 5, -1], [0, -1, 0]]
+BOX = np.full((3, 3), 1 / 9)
+
+
+@pytest.fixture(scope="module")
+def cat():
+    return cnnlab.load_sample_image("cat", grayscale=True).astype("float32") / 255.0
+
+
+def filter_response_panels(figure):
+    """The panels of show_filter_response that hold an image, by role."""
+    roles = {"input": "input", "output [": "output", "input,": "input zoom", "output,": "output zoom"}
+    roles["output - input"] = "difference"
+    panels = {}
+    for ax in figure.axes:
+        for start, role in roles.items():
+            if ax.images and (ax.get_title() == start if start == "input" else ax.get_title().startswith(start)):
+                panels[role] = ax
+    return panels
+
+
+def test_show_filter_response_keeps_the_inputs_scale_for_a_sharpen(cat, tmp_path):
+    """The sharpen output was min/max-scaled to its [-2.1, 3.5] range, which washed the photo
+    out to grey; weights that sum to 1 keep brightness, so the input's [0, 1] is the scale."""
+    figure = viz.show_filter_response(cat, SHARPEN, title="sharpen")
+    rendered(figure, tmp_path)
+    panels = filter_response_panels(figure)
+    output = viz.filter_response(cat, np.asarray(SHARPEN, "float32"))
+    assert output.min() < -1 and output.max() > 2  # values well outside what is shown
+    for role in ("input", "output", "input zoom", "output zoom"):
+        assert panels[role].images[0].get_clim() == (0.0, 1.0), role
+    assert "shown on [0, 1]" in panels["output"].get_title()
+
+
+def test_show_filter_response_centres_a_zero_sum_kernel_on_mid_grey(cat):
+    panels = filter_response_panels(viz.show_filter_response(cat, EDGE))
+    low, high = panels["output"].images[0].get_clim()
+    assert low == -high and 0 < high < np.abs(viz.filter_response(cat, np.asarray(EDGE, "float32"))).max()
+    assert "difference" not in panels  # output - input means nothing when brightness is not kept
+
+
+def test_show_filter_response_zooms_in_where_a_blur_shows(cat, tmp_path):
+    """At full size the box and Gaussian outputs looked like the input: a second row shows one
+    square of input and output magnified (marked on the full images), and what the blur took away."""
+    figure = viz.show_filter_response(cat, BOX, title="box mean")
+    rendered(figure, tmp_path)
+    panels = filter_response_panels(figure)
+    assert set(panels) == {"input", "output", "input zoom", "output zoom", "difference"}
+    (mark,) = panels["input"].patches
+    top, left, size = int(mark.get_y() + 0.5), int(mark.get_x() + 0.5), int(mark.get_width())
+    assert 16 <= size <= min(cat.shape) // 6
+    window = (slice(top, top + size), slice(left, left + size))
+    output = viz.filter_response(cat, BOX.astype("float32"))
+    np.testing.assert_array_equal(panels["input zoom"].images[0].get_array(), cat[window])
+    np.testing.assert_allclose(panels["output zoom"].images[0].get_array(), output[window], atol=1e-6)
+    np.testing.assert_allclose(panels["difference"].images[0].get_array(), output[window] - cat[window], atol=1e-6)
+    # the square is where the blur changes the photo most: well above its average change
+    assert np.abs(output - cat)[window].mean() > 1.5 * np.abs(output - cat).mean()
+    chosen = viz.show_filter_response(cat, BOX, zoom=20, zoom_at=(5, 7))
+    (mark,) = filter_response_panels(chosen)["output"].patches
+    assert (mark.get_y() + 0.5, mark.get_x() + 0.5, mark.get_width()) == (5, 7, 20)
+    with pytest.raises(ValueError, match="`zoom_at`"):
+        viz.show_filter_response(cat, BOX, zoom=40, zoom_at=(cat.shape[0] - 10, 0))
+
+
 def test_plot_history_overlays_runs(tmp_path):
     runs = {
         "mlp": {
@@ -208,6 +313,58 @@ def test_plot_history_overlays_runs(tmp_path):
         viz.plot_history([])
 
 
+def five_runs():
+    epochs = np.arange(1, 11)
+    return {
+        name: {
+            "loss": list(np.exp(-epochs / (3 + i))),
+            "val_loss": list(np.exp(-epochs / (3 + i)) + 0.1 * i),
+            "accuracy": list(1 - np.exp(-epochs / (3 + i))),
+            "val_accuracy": list(0.95 - np.exp(-epochs / (3 + i))),
+        }
+        for i, name in enumerate(["baseline", "dropout", "L2", "batch norm", "augmentation"])
+    }
+
+
+def overlapping(boxes) -> list[tuple[int, int]]:
+    return [(i, j) for i, a in enumerate(boxes) for j, b in enumerate(boxes) if i < j and a.overlaps(b)]
+
+
+def test_plot_history_draws_many_runs_as_small_multiples(tmp_path):
+    """Five runs overlaid were ten curves and a ten-line legend in each panel: now one column
+    per run, one row per metric, y shared along a row, the other runs in grey for reference."""
+    runs = five_runs()
+    figure = viz.plot_history(runs, title="five runs")
+    rendered(figure, tmp_path)
+    axes = np.array(figure.axes).reshape(2, 5)
+    assert grid_shape(figure.axes) == (2, 5)
+    assert [ax.get_title() for ax in axes[0]] == list(runs)
+    assert [ax.get_ylabel() for ax in axes[:, 0]] == ["loss", "accuracy"]
+    for row, metric in enumerate(["loss", "accuracy"]):
+        for column, run in enumerate(runs.values()):
+            ax = axes[row, column]
+            coloured = [line for line in ax.lines if line.get_color() != "0.85"]
+            assert [list(line.get_ydata()) for line in coloured] == [run[metric], run[f"val_{metric}"]]
+            assert len(ax.lines) - len(coloured) == 4  # the other four runs' validation curves
+            assert ax.get_legend() is None and ax.get_shared_y_axes().joined(ax, axes[row, 0])
+    (legend,) = figure.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["train", "validation", "the other runs (validation)"]
+    renderer = figure.canvas.get_renderer()
+    assert overlapping([ax.get_tightbbox(renderer) for ax in figure.axes]) == []
+    assert (
+        overlapping([legend.get_window_extent(renderer), *[ax.get_window_extent(renderer) for ax in figure.axes]]) == []
+    )
+    few = viz.plot_history(dict(list(runs.items())[:3]))
+    assert len(few.axes) == 2 and len(few.axes[0].lines) == 6  # up to three runs share a panel
+
+
+def test_plot_history_names_a_single_run_in_the_title():
+    figure = viz.plot_history({"convnet": five_runs()["baseline"]})
+    assert figure._suptitle.get_text() == "convnet"
+    assert [line.get_label() for line in figure.axes[0].lines] == ["train", "val"]
+    assert viz.plot_history(five_runs()["baseline"])._suptitle is None  # an unnamed run gets no title
+
+
 def test_liveplot_makes_one_figure_at_the_end_when_not_interactive(digits, monkeypatch):
     monkeypatch.delenv("CI", raising=False)  # not interactive because this is no notebook kernel
     x, y = digits
@@ -226,6 +383,24 @@ def test_liveplot_makes_one_figure_at_the_end_when_not_interactive(digits, monke
     assert figures_during_training == [len(before)] * 3
     assert live.figure is not None
     assert len(live.figure.axes[0].lines) == 2 and len(live.figure.axes[0].lines[0].get_xdata()) == 3
+    assert live.figure._suptitle.get_text() == model.name == "mlp"  # every figure was titled "run"
+
+
+def test_liveplot_title_is_the_given_one_or_the_models_name():
+    def figure_of(live, model=None):
+        if model is not None:
+            live.set_model(model)
+        live.on_train_begin()
+        for epoch in range(2):
+            live.on_epoch_end(epoch, {"loss": 1.0 / (epoch + 1), "val_loss": 1.5 / (epoch + 1)})
+        live.on_train_end()
+        return live.figure
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs), name="tiny_classifier")
+    assert figure_of(viz.LivePlot(), model)._suptitle.get_text() == "tiny_classifier"
+    assert figure_of(viz.LivePlot(title="fine-tuning"), model)._suptitle.get_text() == "fine-tuning"
+    assert figure_of(viz.LivePlot(metrics=["loss"]))._suptitle is None  # no model, no title: nothing made up
 
 
 def test_confusion_matrix_counts_and_fractions(tmp_path):
@@ -286,12 +461,101 @@ def test_conv_arithmetic_figure_formula():
         viz.conv_arithmetic_figure(5, 3, step=(3, 0))
 
 
+def paths_on_a_bowl():
+    """Gradient descent with and without momentum on 0.5 * (w0^2 + 25 w1^2), from (-4, 1)."""
+    paths = {"SGD": [np.array([-4.0, 1.0])], "momentum": [np.array([-4.0, 1.0])]}
+    velocity = np.zeros(2)
+    for _ in range(30):
+        w = paths["SGD"][-1]
+        paths["SGD"].append(w - 0.07 * np.array([w[0], 25 * w[1]]))
+        w = paths["momentum"][-1]
+        velocity = 0.5 * velocity - 0.07 * np.array([w[0], 25 * w[1]])
+        paths["momentum"].append(w + velocity)
+    return paths
+
+
+def bowl(w):
+    return 0.5 * (w[0] ** 2 + 25 * w[1] ** 2)
+
+
+def test_plot_optimizer_paths_draws_each_path_on_the_contours(tmp_path):
+    paths = paths_on_a_bowl()
+    figure = viz.plot_optimizer_paths(paths, bowl, minimum=(0, 0), title="bowl")
+    rendered(figure, tmp_path)
+    surface, curves = figure.axes
+    drawn = {line.get_label(): line for line in surface.lines if not line.get_label().startswith("_")}
+    assert list(drawn) == ["SGD", "momentum", "minimum"]
+    for name, path in paths.items():
+        np.testing.assert_allclose(np.column_stack(drawn[name].get_data()), np.array(path))
+    assert surface.collections, "no contour lines"  # a ContourSet
+    levels = surface.collections[0].levels
+    assert len(levels) == 20 and np.allclose(np.diff(np.log(levels)), np.log(levels[1] / levels[0]))  # geometric
+    assert surface.get_aspect() == 1.0  # equal scales: the valley looks as narrow as it is
+    (xmin, xmax), (ymin, ymax) = surface.get_xlim(), surface.get_ylim()
+    assert xmin < -4 and xmax > 0 and ymin < -0.5 and ymax > 1  # every step is inside
+    losses = [list(line.get_ydata()) for line in curves.lines]
+    assert losses == [[bowl(w) for w in path] for path in paths.values()] and curves.get_yscale() == "log"
+    grid = np.meshgrid(np.linspace(-5, 1, 50), np.linspace(-1.2, 1.2, 40))
+    only_contours = viz.plot_optimizer_paths(paths, grid=(*grid, bowl(np.array(grid))))
+    assert len(only_contours.axes) == 1 and only_contours.axes[0].collections
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"paths": {}}, "`paths` must be a non-empty dict"),
+        ({"paths": {"SGD": np.zeros((5, 3))}}, r"`paths\['SGD'\]` must be the points"),
+        ({"paths": {"SGD": [[0, 0], [np.inf, 1]]}}, "did it diverge"),
+        ({"paths": {"SGD": [[0, 0], [1, 1]]}}, "give either `loss_fn`"),
+        ({"paths": {"SGD": [[0, 0], [1, 1]]}, "loss_fn": bowl, "grid": (1, 2, 3)}, "give either `loss_fn`"),
+        ({"paths": {"SGD": [[0, 0], [1, 1]]}, "grid": (np.zeros((3, 3)), np.zeros((3, 3)), np.zeros(3))}, "one shape"),
+        ({"paths": {"SGD": [[0, 0], [1, 1]]}, "loss_fn": lambda w: 1.0}, "constant"),
+        ({"paths": {"SGD": [[0, 0], [1, 1]]}, "loss_fn": bowl, "extent": (1, 0, 0, 1)}, "`extent`"),
+    ],
+)
+def test_plot_optimizer_paths_bad_input(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        viz.plot_optimizer_paths(**arguments)
+
+
+TITLED_FIGURES = {
+    "show_misclassified": lambda: viz.show_misclassified(
+        FixedModel(np.eye(10)[[1, 2, 3, 4]]), np.zeros((4, 28, 28)), [0, 0, 0, 0], n=4
+    ),
+    "show_kernels, one channel": lambda: viz.show_kernels(np.ones((5, 5, 1, 32))),
+    "show_kernels, RGB": lambda: viz.show_kernels(np.ones((3, 3, 3, 10))),
+    "show_kernels, several channels": lambda: viz.show_kernels(np.ones((3, 3, 4, 6))),
+    "show_filter_response": lambda: viz.show_filter_response(np.eye(40), EDGE, title="edges"),
+    "plot_history, overlaid": lambda: viz.plot_history(dict(list(five_runs().items())[:2]), title="two runs"),
+    "plot_history, small multiples": lambda: viz.plot_history(five_runs(), title="five runs"),
+    "conv_arithmetic_figure": lambda: viz.conv_arithmetic_figure(7, 3, stride=2, padding=1, step=(1, 2)),
+    "plot_optimizer_paths": lambda: viz.plot_optimizer_paths(paths_on_a_bowl(), bowl, title="paths"),
+}
+
+
+@pytest.mark.parametrize("name", list(TITLED_FIGURES))
+def test_suptitle_overlaps_no_panel(name):
+    """show_misclassified's title was drawn over the top row's titles."""
+    figure = TITLED_FIGURES[name]()
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    title = figure._suptitle.get_window_extent(renderer)
+    assert figure._suptitle.get_text()
+    for ax in figure.axes:
+        if ax.get_title():
+            assert not title.overlaps(ax.title.get_window_extent(renderer)), f"over the title {ax.get_title()!r}"
+        assert not title.overlaps(ax.get_window_extent(renderer)), f"over the panel {ax.get_title()!r}"
+
+
 def test_layer_table_displays_as_html():
     assert "<table>" in cnnlab.layer_table(cnnlab.models.convnet())._repr_html_()
 
 
 REFERENCE_FIGURES = {
     "kernels.png": lambda: viz.show_kernels(np.linspace(-1, 1, 3 * 3 * 3 * 6).reshape(3, 3, 3, 6)),
+    "kernels_one_channel.png": lambda: viz.show_kernels(np.linspace(-1, 1, 5 * 5 * 12).reshape(5, 5, 1, 12)),
+    "history_small_multiples.png": lambda: viz.plot_history(five_runs(), title="five runs"),
+    "optimizer_paths.png": lambda: viz.plot_optimizer_paths(paths_on_a_bowl(), bowl, minimum=(0, 0), title="bowl"),
     "filter_response.png": lambda: viz.show_filter_response(
         cnnlab.load_sample_image("cat")[::4, ::4], EDGE, title="edge"
     ),

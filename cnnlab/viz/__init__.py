@@ -4,6 +4,7 @@ from cnnlab.viz.activation import class_activation_maps, show_class_activation
 from cnnlab.viz.arithmetic_figure import conv_arithmetic_figure
 from cnnlab.viz.filters import filter_response, show_feature_maps, show_filter_response, show_kernels
 from cnnlab.viz.images import show_augmentations, show_images, show_misclassified
+from cnnlab.viz.optimizers import plot_optimizer_paths
 from cnnlab.viz.training import (
     LivePlot,
     accuracy_vs_shift,
@@ -24,6 +25,7 @@ __all__ = [
     "filter_response",
     "plot_accuracy_vs_shift",
     "plot_history",
+    "plot_optimizer_paths",
     "shift_images",
     "show_augmentations",
     "show_class_activation",

@@ -52,7 +52,10 @@ def class_name(index: int, class_names) -> str:
     return str(class_names[index]) if class_names is not None else str(index)
 
 
-def grid(count: int, ncols: int) -> tuple[int, int]:
+def grid(count: int, ncols: int | None) -> tuple[int, int]:
+    """(rows, columns) for ``count`` panels, ``ncols`` per row; ``None``: as near square as possible."""
+    if ncols is None:
+        ncols = int(np.ceil(np.sqrt(count)))
     if ncols < 1:
         raise ValueError(f"`ncols` must be a positive integer, got {ncols!r}")
     ncols = min(ncols, count)

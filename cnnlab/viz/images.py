@@ -40,7 +40,9 @@ def show_images(
     if titles is not None and len(titles) != count:
         raise ValueError(f"`titles` has {len(titles)} entries but there are {count} images")
     rows, cols = grid(count, ncols)
-    figure, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows + 0.4 * rows), squeeze=False)
+    figure, axes = plt.subplots(
+        rows, cols, figsize=(size * cols, size * rows + 0.4 * rows), squeeze=False, layout="constrained"
+    )
     for index, ax in enumerate(axes.flat):
         ax.axis("off")
         if index >= count:
@@ -50,8 +52,7 @@ def show_images(
         ax.set_title(
             title, fontsize=9, color=MISTAKE_COLOR if wrong else OK_COLOR, fontweight="bold" if wrong else "normal"
         )
-    figure.tight_layout()
-    return figure
+    return figure  # constrained layout also makes room for a suptitle added later
 
 
 def _title(index, labels, predictions, class_names, titles) -> tuple[str, bool]:

@@ -9,8 +9,12 @@ import keras
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from cnnlab.viz.common import as_labels
+
+UNNAMED = "run"  # the name of a single run given without one
 
 
 def _as_runs(history_or_histories) -> dict[str, dict[str, list[float]]]:
@@ -25,26 +29,57 @@ def _as_runs(history_or_histories) -> dict[str, dict[str, list[float]]]:
         return data
 
     if isinstance(history_or_histories, keras.callbacks.History):
-        return {"run": metrics_of(history_or_histories)}
+        return {UNNAMED: metrics_of(history_or_histories)}
     if isinstance(history_or_histories, dict) and history_or_histories:
         first = next(iter(history_or_histories.values()))
         if isinstance(first, (list, tuple, np.ndarray)):
-            return {"run": history_or_histories}
+            return {UNNAMED: history_or_histories}
         return {str(name): metrics_of(item) for name, item in history_or_histories.items()}
     if isinstance(history_or_histories, (list, tuple)) and history_or_histories:
         return {f"run {i + 1}": metrics_of(item) for i, item in enumerate(history_or_histories)}
     raise ValueError("`history_or_histories` is empty; pass model.fit(...)'s History, or several")
 
 
-def plot_history(history_or_histories, metrics=("loss", "accuracy"), title: str | None = None) -> Figure:
+def _curve(run: dict, key: str, name: str) -> np.ndarray:
+    values = np.asarray(run[key], dtype=float)
+    if np.isnan(values).any():
+        raise ValueError(f"`history_or_histories`: run {name!r} has NaN in {key!r} (did training diverge?)")
+    return values
+
+
+def _plot_curves(ax, run: dict, metric: str, name: str, color, label: str | None) -> None:
+    """The run's training curve (solid) and validation curve (dashed) for one metric."""
+    for key, style, suffix in ((metric, "-", "train"), (f"val_{metric}", "--", "val")):
+        if key in run:
+            values = _curve(run, key, name)
+            line_label = suffix if label is None else f"{label} ({suffix})"
+            ax.plot(np.arange(1, len(values) + 1), values, style, color=color, label=line_label)
+
+
+def plot_history(
+    history_or_histories, metrics=("loss", "accuracy"), title: str | None = None, max_overlaid: int = 3
+) -> Figure:
     """Training (solid) and validation (dashed) curves per metric, one colour per run.
+
+    Up to ``max_overlaid`` runs share one panel per metric. More runs are drawn as small
+    multiples, so that their curves do not pile up in one panel: one column per run and one
+    row per metric, with the y axis shared along each row and the other runs' validation
+    curves in light grey behind each run's own, for comparison.
 
     Parameters
     ----------
     history_or_histories : History, dict of lists, list of those, or {run name: History}
-        What ``model.fit`` returns; several runs are overlaid with their names in the legend.
+        What ``model.fit`` returns; several runs are compared, named by the dict's keys.
     metrics : sequence of str
-        One panel per metric; ``val_<metric>`` is drawn dashed when present.
+        One panel (row) per metric; ``val_<metric>`` is drawn dashed when present.
+    title : str, optional
+        The figure's title; default the run's name when there is one named run.
+    max_overlaid : int
+        The most runs drawn in one panel.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     runs = _as_runs(history_or_histories)
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
@@ -52,26 +87,63 @@ def plot_history(history_or_histories, metrics=("loss", "accuracy"), title: str 
     if missing:
         available = sorted({key for run in runs.values() for key in run})
         raise ValueError(f"`metrics`: {missing} not recorded in any run; recorded: {available}")
-    figure, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6), squeeze=False)
+    if max_overlaid < 1:
+        raise ValueError(f"`max_overlaid` must be a positive integer, got {max_overlaid!r}")
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, metric in zip(axes[0], metrics, strict=True):
-        for index, (name, run) in enumerate(runs.items()):
-            color = colors[index % len(colors)]
-            for key, style, suffix in ((metric, "-", "train"), (f"val_{metric}", "--", "val")):
-                if key in run:
-                    values = np.asarray(run[key], dtype=float)
-                    if np.isnan(values).any():
-                        raise ValueError(
-                            f"`history_or_histories`: run {name!r} has NaN in {key!r} (did training diverge?)"
-                        )
-                    ax.plot(np.arange(1, len(values) + 1), values, style, color=color, label=f"{name} ({suffix})")
-        ax.set_xlabel("epoch")
-        ax.set_title(metric)
+    if len(runs) <= max_overlaid:
+        figure, axes = plt.subplots(
+            1, len(metrics), figsize=(4.6 * len(metrics) + 1.2, 3.4), squeeze=False, layout="constrained"
+        )
+        single = len(runs) == 1
+        for ax, metric in zip(axes[0], metrics, strict=True):
+            for index, (name, run) in enumerate(runs.items()):
+                _plot_curves(ax, run, metric, name, colors[index % len(colors)], None if single else name)
+            ax.set_title(metric)
+        if title is None and single and next(iter(runs)) != UNNAMED:
+            title = next(iter(runs))
+    else:
+        figure, axes = plt.subplots(
+            len(metrics),
+            len(runs),
+            figsize=(2.4 * len(runs) + 0.6, 2.3 * len(metrics) + 0.9),
+            squeeze=False,
+            sharex=True,
+            sharey="row",
+            layout="constrained",
+        )
+        for row, metric in enumerate(metrics):
+            for column, (name, run) in enumerate(runs.items()):
+                ax = axes[row, column]
+                for other_name, other in runs.items():
+                    key = f"val_{metric}" if f"val_{metric}" in other else metric
+                    if other_name != name and key in other:
+                        values = _curve(other, key, other_name)
+                        ax.plot(np.arange(1, len(values) + 1), values, color="0.85", linewidth=1, zorder=1)
+                _plot_curves(ax, run, metric, name, colors[column % len(colors)], None)
+                if row == 0:
+                    ax.set_title(name, fontsize=10)
+            axes[row, 0].set_ylabel(metric)
+    for ax in axes.flat:
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch")
+    if len(runs) > max_overlaid:
+        key = [
+            Line2D([], [], color="black", linestyle="-", label="train"),
+            Line2D([], [], color="black", linestyle="--", label="validation"),
+            Line2D([], [], color="0.85", label="the other runs (validation)"),
+        ]
+        figure.legend(handles=key, loc="outside lower center", ncols=3, fontsize=9, frameon=False)
+    else:
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        for ax in axes[0, 1:]:  # a metric that only some runs recorded
+            more = [(h, lab) for h, lab in zip(*ax.get_legend_handles_labels(), strict=True) if lab not in labels]
+            handles += [h for h, _ in more]
+            labels += [lab for _, lab in more]
+        figure.legend(handles, labels, loc="outside right center", fontsize=8, frameon=False)
     if title:
         figure.suptitle(title)
-    figure.tight_layout()
     return figure
 
 
@@ -104,12 +176,15 @@ class LivePlot(keras.callbacks.Callback):
         Passed to :func:`plot_history`.
     min_interval_s : float
         Live mode redraws at most this often, so drawing never dominates an epoch.
+    title : str, optional
+        The figure's title; default the name of the model being trained (``model.name``).
     """
 
-    def __init__(self, metrics=("loss", "accuracy"), min_interval_s: float = 1.0):
+    def __init__(self, metrics=("loss", "accuracy"), min_interval_s: float = 1.0, title: str | None = None):
         super().__init__()
         self.metrics = metrics
         self.min_interval_s = min_interval_s
+        self.title = title
         self.history: dict[str, list[float]] = {}
         self.figure: Figure | None = None
         self._display = None
@@ -129,8 +204,7 @@ class LivePlot(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if not self.history:
             return
-        metrics = [m for m in self.metrics if m in self.history]
-        self.figure = plot_history({"run": self.history}, metrics=metrics or sorted(self.history)[:1])
+        self.figure = self._plot()
         plt.close(self.figure)  # keep it out of pyplot's global list; we show it ourselves
         if _in_notebook_kernel():
             from IPython.display import display
@@ -140,11 +214,19 @@ class LivePlot(keras.callbacks.Callback):
             else:
                 display(self.figure)
 
+    def _title(self) -> str | None:
+        """The given title, else the trained model's name (fit sets ``self.model``)."""
+        return self.title if self.title is not None else getattr(self.model, "name", None)
+
+    def _plot(self) -> Figure:
+        metrics = [m for m in self.metrics if m in self.history]
+        title = self._title()
+        return plot_history({title or UNNAMED: self.history}, metrics=metrics or sorted(self.history)[:1], title=title)
+
     def _draw_live(self):
         from IPython.display import display
 
-        metrics = [m for m in self.metrics if m in self.history]
-        figure = plot_history({"run": self.history}, metrics=metrics or sorted(self.history)[:1])
+        figure = self._plot()
         plt.close(figure)
         if self._display is None:
             self._display = display(figure, display_id=True)
