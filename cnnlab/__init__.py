@@ -9,10 +9,12 @@ The public API, in the order the course meets it::
     print(cnnlab.layer_table(model))
 """
 
-import os
+from cnnlab.tf_logging import quiet_tensorflow_import
 
-# Hide TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) unless the user asked for it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Before anything imports TensorFlow (import cnnlab before keras): its C++ start-up notices
+# (absl, CUDA probing, oneDNN, CPU flags) would otherwise fill the first cell's output.
+# TF_CPP_MIN_LOG_LEVEL is set where the user has not set it; errors stay visible.
+quiet_tensorflow_import()
 
 # Submodules and names are imported on first use (PEP 562), so that the parts that never
 # touch TensorFlow (the data layer, the grader's trusted processes, the command line) start

@@ -13,13 +13,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnnlab.profiles import HOW_TO_CHANGE, Profile, get_profile
+from cnnlab.tf_logging import quiet_stderr
 
 
 def gpus() -> list:
     """The GPUs TensorFlow can see (an empty list on a CPU-only machine)."""
     import tensorflow as tf
 
-    return tf.config.list_physical_devices("GPU")
+    with quiet_stderr():  # the first look initialises CUDA, which logs an error on a machine without a GPU
+        return tf.config.list_physical_devices("GPU")
 
 
 def gpu_descriptions() -> list[str]:

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from traitlets.config import Config
+
+from cnnlab.tf_logging import quiet_environment
 
 
 def execute_notebook(
@@ -20,12 +23,15 @@ def execute_notebook(
     """Execute ``source`` in a new kernel and write the executed copy to ``output``.
 
     The kernel runs in the notebook's folder, with ``CNNLAB_PROFILE`` set when ``profile`` is
-    given. The notebook metadata records the run under ``metadata.cnnlab.run``: profile,
-    device and seconds. Raises ``nbclient.exceptions.CellExecutionError`` on the first
+    given and ``TF_CPP_MIN_LOG_LEVEL`` set unless the caller's environment sets it. The
+    notebook metadata records the run under ``metadata.cnnlab.run``: profile, device and
+    seconds. Raises ``nbclient.exceptions.CellExecutionError`` on the first
     failing cell (the executed copy is still written, with the error in it).
     """
     notebook = nbformat.read(source, as_version=4)
-    environment = dict(os.environ)
+    # TensorFlow's log level is in the kernel's environment from its start, whatever the
+    # notebook imports first (cnnlab filters the rest of the start-up notices on import).
+    environment = quiet_environment(os.environ)
     for variable in ("CNNLAB_DATA", "CNNLAB_CACHE"):  # the kernel runs in the notebook's folder
         if environment.get(variable):
             environment[variable] = str(Path(environment[variable]).expanduser().resolve())
@@ -36,6 +42,9 @@ def execute_notebook(
         timeout=cell_timeout,
         kernel_name=kernel_name,
         resources={"metadata": {"path": str(Path(source).parent)}},
+        # CurveZMQ keys for kernels that declare support (ipykernel does): without them the
+        # kernel warns on this terminal that it runs over TCP unencrypted, which it then would.
+        config=Config({"KernelManager": {"transport_encryption": "auto"}}),
     )
     started = time.monotonic()
     try:
