@@ -120,7 +120,8 @@ def test_lab05_predictions_come_before_what_they_predict_and_conclusions_are_the
         assert any("report" in c.metadata.get("tags", []) for c in solution.cells[i + 2 :])  # the result, after
     conclusions = [j for j, c in enumerate(solution.cells) if c.cell_type == "markdown" and BEGIN in c.source]
     assert len(conclusions) >= 4  # three readings of the results and the written question
-    assert all(lab.cells[j].source.endswith("YOUR ANSWER HERE") for j in conclusions)
+    student = {c.id: c.source for c in lab.cells}
+    assert all(student[solution.cells[j].id].endswith("YOUR ANSWER HERE") for j in conclusions)
 
 
 def test_markers_must_be_balanced():
