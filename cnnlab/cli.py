@@ -237,7 +237,7 @@ def release(args) -> int:
     """Build the student bundle: labs/, the student guide and a cnnlab wheel; scan it for leaks."""
     from cnnlab.grading.release import build_release
 
-    bundle, problems = build_release(Path(args.out))
+    bundle, problems = build_release(Path(args.out), colab_base=args.colab_base, install_source=args.install_source)
     for problem in problems:
         print(f"LEAK: {problem}")
     print(f"student bundle: {bundle}" if not problems else "the bundle leaks instructor material; nothing was released")
@@ -326,6 +326,14 @@ def build_parser() -> argparse.ArgumentParser:
     package_parser.set_defaults(handler=gradescope_package)
     release_parser = commands.add_parser("release", help="build the student bundle and check it leaks nothing")
     release_parser.add_argument("--out", default="release", help="folder for the bundle")
+    release_parser.add_argument(
+        "--colab-base",
+        help="where Colab opens the labs, e.g. https://colab.research.google.com/github/ORG/REPO/blob/main/labs",
+    )
+    release_parser.add_argument(
+        "--install-source",
+        help="what the labs' Colab cell installs (default: PyPI's cnnlab), e.g. cnnlab==0.2.0 or a URL",
+    )
     release_parser.set_defaults(handler=release)
     return parser
 

@@ -32,18 +32,7 @@ from pathlib import Path
 import nbformat
 
 from cnnlab.data import manifest, store
-from cnnlab.notebooks.catalog import LABS, project_root, resolve_lab
-
-# What each lab reads when it is graded (the smoke profile): the loaders called by the lab
-# notebook and by its hidden tests. tests/grading/test_gradescope_package.py checks this
-# table against the notebooks.
-LAB_ASSETS = {
-    "01": ("pets-subset",),  # load_sample_image: photographs of the pets subset
-    "02": ("mnist",),
-    "03": ("cifar10-subset",),
-    "04": ("mnist", "cifar10-subset", "pets-subset"),
-    "05": ("pets-subset", "imagenet-class-index", "efficientnet-lite0"),
-}
+from cnnlab.notebooks.catalog import LAB_ASSETS, LABS, project_root, resolve_lab
 
 # Peak memory (MB, all processes of the grading tree together) and seconds on one core per
 # submission, grading the solution. PLACEHOLDER: issue 13's measurement before the grader

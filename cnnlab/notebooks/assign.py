@@ -44,7 +44,12 @@ def _replace_regions(source: str, cell_type: str, where: str) -> str:
 
 
 def make_student_notebook(solution: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
-    """The student version of one solution notebook (a new object; the input is unchanged)."""
+    """The student version of one solution notebook (a new object; the input is unchanged).
+
+    A lab's notebook (``name`` like ``02_mlp_vs_convnet.ipynb``) starts with the Colab
+    bootstrap cell (:mod:`~cnnlab.notebooks.colab`)."""
+    from cnnlab.notebooks.colab import bootstrap_cell, lab_of
+
     notebook = copy.deepcopy(solution)
     notebook.metadata.get("cnnlab", {}).pop("run", None)
     for index, cell in enumerate(notebook.cells):
@@ -53,6 +58,9 @@ def make_student_notebook(solution: nbformat.NotebookNode, name: str = "notebook
             cell.outputs = []
             cell.execution_count = None
         cell.metadata.pop("execution", None)
+    lab = lab_of(name)
+    if lab is not None:
+        notebook.cells.insert(0, bootstrap_cell(lab))
     return notebook
 
 

@@ -15,6 +15,18 @@ LABS = {
 }
 
 
+# What each lab reads (smoke profile), for `cnnlab fetch`: the loaders its notebook and its
+# hidden tests call. Used by the Colab bootstrap cell and the Gradescope package;
+# tests/grading/test_gradescope_package.py checks it against the notebooks.
+LAB_ASSETS = {
+    "01": ("pets-subset",),  # load_sample_image: photographs of the pets subset
+    "02": ("mnist",),
+    "03": ("cifar10-subset",),
+    "04": ("mnist", "cifar10-subset", "pets-subset"),
+    "05": ("pets-subset", "imagenet-class-index", "efficientnet-lite0"),
+}
+
+
 def project_root() -> Path:
     """The folder that holds ``solutions/`` and ``labs/``: ``$CNNLAB_PROJECT``, else the current
     folder or one of its parents, else the checkout this package was installed from."""
