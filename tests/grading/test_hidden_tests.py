@@ -250,8 +250,8 @@ def test_lab01_graded_end_to_end(tmp_path):
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-3000:]
-    solution_result = json.loads((out / "solution.json").read_text())
-    mistaken_result = json.loads((out / "float_size.json").read_text())
+    solution_result = json.loads(next(out.glob("solution-*.json")).read_text())  # results are named stem-hash
+    mistaken_result = json.loads(next(out.glob("float_size-*.json")).read_text())
     assert solution_result["status"] == "graded" and solution_result["score"] == solution_result["max_score"] == 15
     points = {q["question"]: q["points"] for q in mistaken_result["questions"]}
     assert points == {"q1": 2, "q2": 3, "q3": 2, "q4": 1, "q5": 3, "q6": 3}
