@@ -8,15 +8,18 @@ Conventions (stated once, used everywhere):
   one gradient per activation, hence x2 for forward + backward.
 - **Parameters** are ``layer.count_params()``; the "no bias" column leaves out bias vectors,
   which is how the lecture counts ("138M" for VGG16, 34,848 for AlexNet CONV1).
-  Memory is 4 bytes per parameter, plus the optimizer's state: SGD keeps none, momentum and
-  RMSprop one value per parameter, Adam two.
+  Memory is 4 bytes per parameter. Training keeps, for every parameter, the weight, its
+  gradient and the optimizer's state: none for plain SGD (x2 in all), one value for SGD with
+  momentum, RMSprop or Adagrad (x3), two for Adam, AdamW or Nadam (x4). That is the
+  lecture's "x2 for plain SGD, x4 for Adam": weights + gradients (+ Adam's m and v).
 - **MACs** are multiply-accumulates for one image in convolution and dense layers; pooling,
   activations and normalisation are not counted (they are small next to the convolutions).
-- MB means 10^6 bytes.
+- MB means 10^6 bytes. Totals print with a unit that keeps them legible (``format_count``):
+  LeNet-5's 416,520 MACs print as "416.5 k", not as "0.00 G".
 
 Why the VGG16 total differs from the slide: the CS231n VGG16 slide (after Simonyan &
-Zisserman, ICLR 2015) says "TOTAL memory: 24M * 4 bytes ~= 93MB / image", but its own rows
-add up to 15,237,608 values, about 61 MB. This table shows the true sum.
+Zisserman, ICLR 2015) gives a total of 24M activations, 93 MB per image, that its own rows
+do not add up to (lab 03 asks what they do add up to). This table shows the true sum.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+# Values the optimizer keeps per parameter, besides the weight and its gradient.
 OPTIMIZER_STATE_COPIES = {"sgd": 0, "momentum": 1, "rmsprop": 1, "adagrad": 1, "adam": 2, "adamw": 2, "nadam": 2}
 VIEW_LAYERS = (
     keras.layers.Flatten,
@@ -46,6 +50,20 @@ class LayerRow:
     params: int
     params_no_bias: int
     macs: int
+
+
+def format_count(value: int) -> str:
+    """A count with the unit that keeps it legible: ``15.47 G``, ``416.5 k``, ``2.72 M``, ``96``.
+
+    Examples
+    --------
+    >>> format_count(15_470_264_320), format_count(416_520), format_count(2_716_160)
+    ('15.47 G', '416.5 k', '2.72 M')
+    """
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= size:
+            return f"{value / size:.{2 if unit != 'k' else 1}f} {unit}"
+    return f"{value:,}"
 
 
 def _macs(layer, input_shape: tuple, output_shape: tuple) -> int:
@@ -126,21 +144,31 @@ class LayerTable:
 
     @property
     def param_bytes(self) -> int:
+        """The weights alone: 4 bytes per parameter."""
         return self.total_params * BYTES_PER_VALUE
 
     @property
-    def param_and_optimizer_bytes(self) -> int:
-        return self.param_bytes * (1 + OPTIMIZER_STATE_COPIES[self.optimizer])
+    def memory_per_parameter(self) -> int:
+        """Copies of every parameter that training keeps: weight, gradient and optimizer state."""
+        return 2 + OPTIMIZER_STATE_COPIES[self.optimizer]
+
+    @property
+    def training_param_bytes(self) -> int:
+        """Weights + gradients + optimizer state while training (activations not included)."""
+        return self.param_bytes * self.memory_per_parameter
 
     def summary_lines(self) -> list[str]:
         copies = OPTIMIZER_STATE_COPIES[self.optimizer]
+        state = "no optimizer state" if copies == 0 else f"{copies} {self.optimizer} state value{'s' * (copies > 1)}"
         return [
             f"activations per image: {self.total_activations:,} values = {self.forward_bytes / 1e6:,.1f} MB forward, "
-            f"{self.training_bytes / 1e6:,.1f} MB forward + backward",
+            f"{self.training_bytes / 1e6:,.1f} MB with their gradients (forward + backward)",
             f"parameters: {self.total_params:,} ({self.total_params_no_bias:,} without biases) = "
-            f"{self.param_bytes / 1e6:,.1f} MB; with {self.optimizer} state ({copies} extra per parameter): "
-            f"{self.param_and_optimizer_bytes / 1e6:,.1f} MB",
-            f"compute: {self.total_macs:,} MACs per image ({self.total_macs / 1e9:.2f} G)",
+            f"{self.param_bytes / 1e6:,.1f} MB of weights",
+            f"training with {self.optimizer}: weight + gradient + {state} per parameter = "
+            f"{self.memory_per_parameter} x {self.param_bytes / 1e6:,.1f} MB = {self.training_param_bytes / 1e6:,.1f} MB "
+            "(activations not included)",
+            f"compute: {self.total_macs:,} MACs per image ({format_count(self.total_macs)})",
         ]
 
     def _cells(self) -> list[list[str]]:
@@ -210,19 +238,23 @@ def layer_table(model: keras.Model, optimizer: str = "adam") -> LayerTable:
     model : keras.Model
         Any built model (functional, Sequential or nested); it must know its input shape.
     optimizer : str
-        Used for the memory of the optimizer state: one of ``OPTIMIZER_STATE_COPIES``.
+        For the training memory of the parameters (weights, gradients and this optimizer's
+        state): one of ``OPTIMIZER_STATE_COPIES`` (``"sgd"`` is plain SGD, without momentum).
 
     Returns
     -------
     LayerTable
         ``.rows``, ``.total_activations``, ``.total_params``, ``.total_params_no_bias``,
-        ``.total_macs`` and the memory totals; ``print()`` it, or show it in a notebook.
+        ``.total_macs``, the memory totals (``.forward_bytes``, ``.training_bytes``,
+        ``.param_bytes``, ``.training_param_bytes``); ``print()`` it, or show it in a notebook.
 
     Examples
     --------
     >>> table = layer_table(keras.applications.VGG16(weights=None))
-    >>> table.total_params, table.total_activations
-    (138357544, 15237608)
+    >>> table.total_params, table.row("block5_pool").output_shape
+    (138357544, (7, 7, 512))
+    >>> print(table.summary_lines()[2])  # doctest: +ELLIPSIS
+    training with adam: weight + gradient + 2 adam state values per parameter = 4 x 553.4 MB = 2,213.7 MB ...
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"layer_table: `model` must be a keras.Model, got {type(model).__name__}")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 import pytest
 
 from cnnlab import layer_table, models
 from cnnlab.arithmetic import conv_params, dense_params
+from cnnlab.layer_table import format_count
 
 
 @pytest.fixture(scope="module")
@@ -41,14 +43,52 @@ def test_vgg16_activation_memory_is_the_true_sum_not_the_slide(vgg16_table):
 def test_table_renders_as_text_and_html(vgg16_table):
     text = str(vgg16_table)
     assert "15,237,608" in text and "138,357,544" in text and "block5_pool" in text and "61.0 MB" in text
+    assert "(15.47 G)" in text
     html = vgg16_table._repr_html_()
     assert html.count("<tr>") == len(vgg16_table.rows) + 2 and "15,237,608" in html
 
 
-def test_optimizer_state_memory(vgg16_table):
-    sgd = layer_table(keras.applications.VGG16(weights=None), optimizer="sgd")
-    assert sgd.param_and_optimizer_bytes == sgd.param_bytes
-    assert vgg16_table.param_and_optimizer_bytes == 3 * vgg16_table.param_bytes  # Adam: m and v
+def test_training_memory_counts_weights_gradients_and_optimizer_state(vgg16_table):
+    """The lecture's "552MB (x2 for plain SGD, x4 for Adam)": weights + gradients, plus Adam's m and v."""
+    weights = vgg16_table.total_params * 4
+    expected = {"sgd": 2, "momentum": 3, "rmsprop": 3, "adam": 4, "adamw": 4}
+    model = keras.applications.VGG16(weights=None)
+    for optimizer, copies in expected.items():
+        table = layer_table(model, optimizer=optimizer)
+        assert table.param_bytes == weights
+        assert table.memory_per_parameter == copies
+        assert table.training_param_bytes == copies * weights
+    assert round(vgg16_table.training_param_bytes / 1e6) == 2214  # 4 x 553.4 MB; the slide rounds 138M: 4 x 552
+    line = vgg16_table.summary_lines()[2]
+    assert line.startswith("training with adam: weight + gradient + 2 adam state values per parameter")
+    assert "4 x 553.4 MB = 2,213.7 MB" in line and "activations not included" in line
+    sgd_line = layer_table(model, optimizer="sgd").summary_lines()[2]
+    assert "no optimizer state" in sgd_line and "2 x 553.4 MB = 1,106.9 MB" in sgd_line
+
+
+def test_keras_optimizers_keep_the_state_the_table_counts():
+    """What the table assumes, measured: the optimizer's own variables, per trainable value."""
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5), keras.layers.Dense(3)])
+    values = model.count_params()
+    for name, optimizer in {
+        "sgd": keras.optimizers.SGD(),
+        "momentum": keras.optimizers.SGD(momentum=0.9),
+        "adam": keras.optimizers.Adam(),
+    }.items():
+        optimizer.build(model.trainable_variables)
+        state = sum(int(np.prod(v.shape)) for v in optimizer.variables if len(v.shape) > 0)
+        assert state == (layer_table(model, optimizer=name).memory_per_parameter - 2) * values, name
+
+
+def test_small_counts_print_legibly():
+    assert format_count(15_470_264_320) == "15.47 G"
+    assert format_count(2_716_160) == "2.72 M"
+    assert format_count(416_520) == "416.5 k"
+    assert format_count(96) == "96"
+    lenet = layer_table(models.lenet5())
+    assert lenet.total_macs == 416_520  # by hand: 117,600 + 240,000 + 48,000 + 10,080 + 840
+    compute = lenet.summary_lines()[-1]
+    assert compute == "compute: 416,520 MACs per image (416.5 k)" and "0.00" not in str(lenet)
 
 
 def test_alexnet_conv1_and_pool1():
