@@ -4,14 +4,14 @@ never shipped to students.
 The export cells run the student's functions on probes of their own, never on the notebook's
 EfficientNet: a small base and head, a head for another feature-map shape and number of
 classes, and an untrained EfficientNet-Lite0 at 64x64 unfrozen from two other layers with two
-other head learning rates. The trusted side rebuilds the exports and works out what they
-should do itself (the pooled softmax of the head's own weights, the probe base and head run
-one after the other, the call of the base recorded with training=False, the trainable flags
-from the layer names). The two predictions are compared with what the smoke run shows. Hints never contain
+other head learning rates. The trusted side reads the models as the grader's own NumPy
+networks (no TensorFlow there) and works out what they should do itself (the pooled softmax
+of the head's own weights, the probe base and head run one after the other, the call of the
+base recorded with training=False in the exported architecture, the trainable flags from the
+layer names). The two predictions are compared with what the smoke run shows. Hints never contain
 expected values.
 """
 
-from functools import cache
 from inspect import getsource
 
 import numpy as np
@@ -21,6 +21,7 @@ from cnnlab.grading.hidden import HiddenTest
 HEAD_SHAPE, HEAD_CLASSES = (3, 3, 7), 4  # not the notebook's (7, 7, 1280) and 2 classes
 TUNING = (("block6c_expand_conv", 0.004), ("top_conv", 0.05))  # (first layer to tune, head learning rate)
 LITE0_PROBE = dict(weights=None, include_top=False, input_shape=(64, 64, 3))
+LITE0_PROBE_LAYERS = 141  # layers of that base (tests/grading/test_hidden_tests.py checks it against Keras)
 # What the smoke run shows (asserted in the notebook): zero-shot family accuracy over 90%, and
 # feature extraction from 10 photos per class more than 5 points above from-scratch on all.
 PREDICTIONS = {"q1": ("zero_shot_guess", "d"), "q5": ("comparison_guess", "c")}
@@ -80,7 +81,9 @@ EXPORTS = [
         "    _optimizer = start_fine_tuning(_base, _first, _rate)\n"
         "    export_value(f'q3_{_first}', {'model': bool(_base.trainable), "
         "'layers': [bool(_l.trainable) for _l in _base.layers], 'optimizer': type(_optimizer).__name__, "
-        "'rate': float(keras.ops.convert_to_numpy(_optimizer.learning_rate))})\n"
+        "'rate': float(keras.ops.convert_to_numpy(_optimizer.learning_rate)), "
+        "'names': [_l.name for _l in _base.layers], "
+        "'batchnorm': [isinstance(_l, keras.layers.BatchNormalization) for _l in _base.layers]})\n"
         "    del _base, _optimizer",
     ),
 ]
@@ -101,72 +104,69 @@ def _prediction(question):
 
 
 def pooled_softmax_head(exports):
-    import keras
-
-    head = exports.model("q2_head")
-    if tuple(head.input_shape[1:]) != HEAD_SHAPE or tuple(head.output_shape[1:]) != (HEAD_CLASSES,):
+    head = exports.network("q2_head")
+    if tuple(head.input_shape) != HEAD_SHAPE or tuple(head.output_shape) != (HEAD_CLASSES,):
         return "new_head must map a feature map of the given shape to one probability per class"
-    dense = [layer for layer in head.layers if isinstance(layer, keras.layers.Dense)]
-    dropout = [layer for layer in head.layers if isinstance(layer, keras.layers.Dropout)]
-    if len(dense) != 1 or not dropout or any(abs(layer.rate - 0.2) > 1e-9 for layer in dropout):
+    dense, dropout = head.layers_of("Dense"), head.layers_of("Dropout")
+    if len(dense) != 1 or not dropout or any(abs(layer.config["rate"] - 0.2) > 1e-9 for layer in dropout):
         return "the head is pooling, Dropout(0.2) and one Dense layer"
     features = _probe_features()
-    kernel, bias = (np.asarray(w) for w in dense[0].get_weights())
+    kernel, bias = dense[0].weights
     if kernel.shape != (HEAD_SHAPE[-1], HEAD_CLASSES):
         return "the head must average the feature map over all positions before its Dense layer"
     logits = features.mean(axis=(1, 2)) @ kernel + bias
     wanted = np.exp(logits - logits.max(axis=1, keepdims=True))
     wanted /= wanted.sum(axis=1, keepdims=True)
-    produced = np.asarray(head(features, training=False))
+    produced = head.predict(features)
     if produced.shape != wanted.shape or not np.allclose(produced, wanted, atol=1e-4):
         return "the head's output is not a softmax of its Dense layer on the spatial average of the feature map"
     return None
 
 
+def _nested_model(config: dict, name: str):
+    """The entry of the model config's layer ``name`` (the probe base, used as a layer)."""
+    layers = config.get("config", {}).get("layers", []) if isinstance(config, dict) else []
+    return [entry for entry in layers if isinstance(entry, dict) and entry.get("name") == name]
+
+
 def frozen_base(exports):
-    probe_head = exports.model("q2_probe_head")
-    model = exports.model("q2_model")
-    head_values = sum(int(np.prod(w.shape)) for w in probe_head.trainable_weights)
-    model_values = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    if model_values != head_values:
+    config = exports.value("q2_model.model")  # the exported architecture, as plain JSON
+    base = _nested_model(config, "probe_base")
+    others = [
+        e for e in config.get("config", {}).get("layers", []) if e not in base and e.get("class_name") != "InputLayer"
+    ]
+    if len(base) != 1 or base[0].get("config", {}).get("trainable") is not False:
         return "in the transfer model only the head may train: the base must be frozen"
+    if not others or any(e.get("config", {}).get("trainable") is False for e in others):
+        return "in the transfer model the head must stay trainable"
     return None
 
 
 def base_in_inference_mode(exports):
-    model = exports.model("q2_model")
-    base_entries = [entry for entry in model.get_config()["layers"] if entry.get("name") == "probe_base"]
+    base_entries = _nested_model(exports.value("q2_model.model"), "probe_base")
     call_kwargs = [call.get("kwargs", {}) for entry in base_entries for call in entry.get("inbound_nodes", [])]
     if not call_kwargs or any(kwargs.get("training") is not False for kwargs in call_kwargs):
         return "the transfer model must call the base with training=False"
-    base, probe_head = exports.model("q2_probe_base"), exports.model("q2_probe_head")
-    expected = np.asarray(probe_head(base(_probe_images(), training=False), training=False))
+    base, probe_head = exports.network("q2_probe_base"), exports.network("q2_probe_head")
+    expected = probe_head.predict(base.predict(_probe_images()))
     produced = exports.array("q2_model_outputs")
     if produced.shape != expected.shape or not np.allclose(produced, expected, atol=1e-4):
         return "the transfer model's output must be the head applied to the base's output"
     return None
 
 
-@cache
-def _reference_layers() -> tuple[tuple[str, ...], tuple[bool, ...]]:
-    """The names of an EfficientNet-Lite0 built here, and which are BatchNormalization layers."""
-    import keras
-
-    from cnnlab.models import efficientnet_lite0
-
-    reference = efficientnet_lite0(**LITE0_PROBE)
-    kinds = tuple(isinstance(layer, keras.layers.BatchNormalization) for layer in reference.layers)
-    return tuple(layer.name for layer in reference.layers), kinds
-
-
 def _tuning_flags(exports, first):
-    names, is_batchnorm = _reference_layers()
-    start = names.index(first)
-    wanted = [i >= start and not bn for i, bn in enumerate(is_batchnorm)]
+    """The exported flags, and the ones wanted: from the named layer to the end, BatchNormalization aside."""
     mine = exports.value(f"q3_{first}")
-    if not isinstance(mine, dict) or not isinstance(mine.get("layers"), list) or len(mine["layers"]) != len(wanted):
-        return None, wanted, is_batchnorm
-    return mine, wanted, is_batchnorm
+    if not isinstance(mine, dict) or not all(
+        isinstance(mine.get(key), list) for key in ("layers", "names", "batchnorm")
+    ):
+        return None, [], []
+    names, is_batchnorm = mine["names"], mine["batchnorm"]
+    if first not in names or not (len(names) == len(is_batchnorm) == len(mine["layers"]) == LITE0_PROBE_LAYERS):
+        return None, [], []
+    start = names.index(first)
+    return mine, [i >= start and not bn for i, bn in enumerate(is_batchnorm)], is_batchnorm
 
 
 def tuned_from_the_named_layer(exports):

@@ -272,3 +272,10 @@ def test_solution_graded_end_to_end_earns_every_point(lab, tmp_path):
     (result_file,) = out.glob("s-*.json")  # results are named after the submission and its content hash
     result = json.loads(result_file.read_text())
     assert result["status"] == "graded" and result["score"] == result["max_score"] == lab_points(lab), result
+
+
+def test_lab05_knows_how_many_layers_its_probe_base_has():
+    import cnnlab
+
+    hidden = load_hidden_tests(str(hidden_tests_path("05")))
+    assert len(cnnlab.models.efficientnet_lite0(**hidden.LITE0_PROBE).layers) == hidden.LITE0_PROBE_LAYERS
