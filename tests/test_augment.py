@@ -271,9 +271,12 @@ def test_fancy_pca_lighting(real_data):
     eigenvalues, eigenvectors = pca_lighting_components(images)
     np.testing.assert_allclose(eigenvectors.T @ eigenvectors, np.eye(3), atol=1e-5)
     assert (np.diff(eigenvalues) <= 0).all() and (eigenvalues > 0).all()
-    covariance = np.cov(images.reshape(-1, 3), rowvar=False)
+    covariance = np.cov(images.reshape(-1, 3) / 255, rowvar=False)  # of pixels scaled to [0, 1]
     np.testing.assert_allclose(covariance @ eigenvectors[:, 0], eigenvalues[0] * eigenvectors[:, 0], rtol=1e-3)
+    same, _ = pca_lighting_components(images / 255, value_range=1.0)
+    np.testing.assert_allclose(same, eigenvalues, rtol=1e-5)
     layer = PCALighting(eigenvalues, eigenvectors, seed=0)
+    assert layer.stddev == 0.1  # the paper's
     batch = images[:64]
     shifted = np.asarray(layer(batch, training=True))
     offsets = shifted - batch
@@ -282,11 +285,33 @@ def test_fancy_pca_lighting(real_data):
     )  # constant per image
     draws = np.asarray(layer.lighting_shift(20000))
     assert np.abs(draws.mean(axis=0)).max() < 0.05 * draws.std(axis=0).max()  # zero-mean
-    expected_std = np.sqrt((eigenvectors**2) @ (0.1 * eigenvalues) ** 2)
+    expected_std = 255 * np.sqrt((eigenvectors**2) @ (0.1 * eigenvalues) ** 2)
     np.testing.assert_allclose(draws.std(axis=0), expected_std, rtol=0.05)
     np.testing.assert_array_equal(layer(batch, training=False), batch)
     with pytest.raises(ValueError, match="`images` must be RGB"):
         pca_lighting_components(images[..., :1])
+
+
+def test_fancy_pca_lighting_moves_pixels_by_a_few_grey_levels(real_data):
+    """The size of the perturbation, in grey levels of 0..255 images: a few, as in the paper's
+    recipe, never hundreds (the eigenvalues of 0..255 pixels made it about a thousand)."""
+    images = cnnlab.load_cifar10("subset").x_train[:500].astype("float32")
+    eigenvalues, eigenvectors = pca_lighting_components(images)
+    assert 0.1 < eigenvalues[0] < 0.3  # brightness variance of CIFAR-10 in [0, 1] units (~0.17)
+    draws = np.asarray(PCALighting(eigenvalues, eigenvectors, seed=1).lighting_shift(20000))
+    along_first = draws @ eigenvectors[:, 0]
+    assert 2 < along_first.std() < 8  # 0.1 x lambda_1 x 255, about 4.4 grey levels
+    assert np.abs(draws).max() < 40 and np.sqrt((draws**2).sum(axis=1)).mean() < 10
+    with pytest.raises(ValueError, match="variances of pixels in \\[0, 1\\]"):
+        PCALighting(*np.linalg.eigh(np.cov(images.reshape(-1, 3), rowvar=False)))  # of 0..255 pixels
+    with pytest.raises(ValueError, match="value_range=1.0"):
+        pca_lighting_components(images / 255)
+    with pytest.raises(ValueError, match="outside 0..1"):
+        pca_lighting_components(images, value_range=1.0)
+    on_unit_images = PCALighting(eigenvalues, eigenvectors, value_range=1.0, seed=1).lighting_shift(20000)
+    np.testing.assert_allclose(np.asarray(on_unit_images) * 255, draws, rtol=1e-4, atol=1e-4)
+    layer = PCALighting(eigenvalues, eigenvectors, value_range=1.0, seed=2)
+    assert keras.layers.deserialize(keras.layers.serialize(layer)).value_range == 1.0
 
 
 def test_alexnet_crops_and_centre_crop():
