@@ -19,6 +19,20 @@ ROOT = Path("/sys/fs/cgroup")
 PERIOD_US = 100_000
 
 
+def own_path(controller: str) -> str:
+    """The grader's own cgroup in ``controller``'s hierarchy (``""`` for version 2), from
+    /proc/self/cgroup: sandboxes' groups are made inside it, so that a limit or an account on
+    the grader (a container's, a scheduler job's) covers them too."""
+    try:
+        for line in open("/proc/self/cgroup"):
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            if controller in (controllers.split(",") if controllers else [""]):
+                return path.lstrip("/")
+    except (OSError, ValueError):
+        pass
+    return ""
+
+
 def version() -> int | None:
     """2 for a unified hierarchy we can write, 1 for v1 controllers, None for neither."""
     if (ROOT / "cgroup.controllers").exists():
@@ -41,7 +55,7 @@ class Cgroup:
         self.version = version()
         quota = f"{int(self.cpus * PERIOD_US)}"
         try:
-            if self.version == 2:
+            if self.version == 2:  # at the root: a non-root v2 group with processes cannot have children
                 enabled = (ROOT / "cgroup.subtree_control").read_text().split()
                 if not {"memory", "pids", "cpu"} <= set(enabled):
                     (ROOT / "cgroup.subtree_control").write_text("+memory +pids +cpu")
@@ -55,7 +69,7 @@ class Cgroup:
                 (folder / "cpu.max").write_text(f"{quota} {PERIOD_US}")
             elif self.version == 1:
                 for controller in ("memory", "cpu", "pids"):
-                    folder = ROOT / controller / self.name
+                    folder = ROOT / controller / own_path(controller) / self.name
                     folder.mkdir()
                     self.folders[controller] = folder
                 (self.folders["memory"] / "memory.limit_in_bytes").write_text(str(self.memory))

@@ -350,7 +350,7 @@ def _host_state() -> dict:
         "shm": sorted(os.listdir("/dev/shm")),
         "tmp": sorted(p for p in os.listdir("/tmp") if not p.startswith("pytest-of-")),
         "cgroups": sorted(
-            str(p) for c in ("memory", "cpu", "pids", "") for p in Path("/sys/fs/cgroup", c).glob("cnnlab-*")
+            str(p) for c in ("memory", "cpu", "pids", "") for p in Path("/sys/fs/cgroup", c).rglob("cnnlab-*")
         ),
     }
 

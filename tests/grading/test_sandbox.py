@@ -134,7 +134,7 @@ def test_the_sandbox_has_its_own_user_namespaces_and_nothing_else(bwrap_probe, h
 def test_nothing_of_the_sandbox_outlives_it(bwrap_probe):
     assert bwrap_probe["left"] == []
     assert Path("/proc/self/mountinfo").read_text() == bwrap_probe["mounts_before"]
-    groups = [p for c in ("memory", "cpu", "pids", "") for p in Path("/sys/fs/cgroup", c).glob("cnnlab-*")]
+    groups = [p for c in ("memory", "cpu", "pids", "") for p in Path("/sys/fs/cgroup", c).rglob("cnnlab-*")]
     assert groups == []
 
 
