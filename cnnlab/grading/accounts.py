@@ -1,7 +1,9 @@
 """User ids for the grader's unprivileged processes: a fresh one for every submission.
 
 A uid that no process holds and no account names is drawn at random from a range far above
-the ones that distributions hand out, so that nothing on the machine belongs to it: a
+the ones that distributions hand out (or from ``CNNLAB_UID_RANGE=FIRST-LAST``, where only some
+uids exist, as in a rootless container whose user namespace maps 65,536 of them), so that
+nothing on the machine belongs to it: a
 submission can neither read what another one left behind (under the ``uid`` level, where
 ``/tmp`` is shared) nor signal a process of another submission. The kernel knows no such
 user: the sandbox gets an ``/etc/passwd`` line of its own.
@@ -15,6 +17,21 @@ import threading
 
 FIRST = 1_100_000_000
 COUNT = 900_000_000  # below 2**31, since some tools read uids as signed numbers
+
+
+def uid_range() -> tuple[int, int]:
+    """``(first, count)``: ``CNNLAB_UID_RANGE`` (``FIRST-LAST``, inclusive) or the default."""
+    text = os.environ.get("CNNLAB_UID_RANGE")
+    if not text:
+        return FIRST, COUNT
+    try:
+        first, last = (int(part) for part in text.split("-"))
+    except ValueError:
+        raise ValueError(f"CNNLAB_UID_RANGE must be FIRST-LAST, e.g. 10000-65000, got {text!r}") from None
+    if not 1000 <= first <= last < 2**31:
+        raise ValueError(f"CNNLAB_UID_RANGE must lie between 1000 and 2**31 - 1, got {text!r}")
+    return first, last - first + 1
+
 
 _lock = threading.Lock()
 _handed_out: set[int] = set()
@@ -42,10 +59,13 @@ def _running_ids() -> set[int]:
 def fresh_uid() -> int:
     """A uid (used as the gid too) that no account, group or running process has, and that
     this grader has not handed out before."""
+    first, count = uid_range()
     with _lock:
         taken = _named_ids("/etc/passwd") | _named_ids("/etc/group") | _running_ids() | _handed_out
+        if len(taken & set(range(first, first + min(count, 1 << 20)))) >= count:
+            raise RuntimeError(f"every uid of CNNLAB_UID_RANGE ({first}-{first + count - 1}) is taken")
         while True:
-            uid = FIRST + secrets.randbelow(COUNT)
+            uid = first + secrets.randbelow(count)
             if uid not in taken:
                 _handed_out.add(uid)
                 return uid

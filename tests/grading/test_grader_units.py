@@ -616,3 +616,14 @@ def test_resume_checks_the_whole_hash(tmp_path):
     assert not _graded(tmp_path, staged)  # same name, another notebook
     res.write_result(tmp_path, res.SubmissionResult(staged.name, "02", "graded", sha256=staged.sha256))
     assert _graded(tmp_path, staged)
+
+
+def test_fresh_uids_can_come_from_a_configured_range(monkeypatch):
+    from cnnlab.grading import accounts
+
+    monkeypatch.setenv("CNNLAB_UID_RANGE", "20000-20009")
+    drawn = {accounts.fresh_uid() for _ in range(10)}
+    assert drawn <= set(range(20000, 20010))
+    monkeypatch.setenv("CNNLAB_UID_RANGE", "5-3")
+    with pytest.raises(ValueError, match="CNNLAB_UID_RANGE must lie between"):
+        accounts.fresh_uid()
