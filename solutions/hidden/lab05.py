@@ -22,6 +22,13 @@ HEAD_SHAPE, HEAD_CLASSES = (3, 3, 7), 4  # not the notebook's (7, 7, 1280) and 2
 TUNING = (("block6c_expand_conv", 0.004), ("top_conv", 0.05))  # (first layer to tune, head learning rate)
 LITE0_PROBE = dict(weights=None, include_top=False, input_shape=(64, 64, 3))
 LITE0_PROBE_LAYERS = 141  # layers of that base (tests/grading/test_hidden_tests.py checks it against Keras)
+# What a student must never find in the public checks or in the lab (tests/test_no_answers.py).
+ANSWERS = [
+    'zero_shot_guess = "d"',
+    'comparison_guess = "c"',
+    "head_learning_rate / 10",
+    "not isinstance(layer, keras.layers.BatchNormalization)",
+]
 # What the smoke run shows (asserted in the notebook): zero-shot family accuracy over 90%, and
 # feature extraction from 10 photos per class more than 5 points above from-scratch on all.
 PREDICTIONS = {"q1": ("zero_shot_guess", "d"), "q5": ("comparison_guess", "c")}
