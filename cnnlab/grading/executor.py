@@ -67,7 +67,6 @@ class SandboxClient(NotebookClient):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.interrupted_cell = None
-        self.output_bytes = 0
 
     async def _async_handle_timeout(self, timeout, cell=None):
         if cell is not None and self.interrupted_cell is cell:
@@ -80,8 +79,7 @@ class SandboxClient(NotebookClient):
             emit(error=cell_index)
 
     def output(self, outs, msg, display_id, cell_index):
-        self.output_bytes += len(str(msg.get("content", "")))
-        return None
+        return None  # the grade is in the exports; what the notebook prints is not kept
 
 
 def client_for(connection: dict, message_size: int) -> AsyncKernelClient:

@@ -24,7 +24,6 @@ class Limits:
     scratch: int = 256 * MB  # each of /tmp and /dev/shm
     exports_size: int = 768 * MB  # the exports' tmpfs, and the most the trusted side reads in all
     exports_count: int = 256  # the most files the trusted side accepts in the exports
-    output: int = 2 * MB  # notebook output kept by the executor; the rest is dropped
     message_size: int = 64 * MB  # largest single message accepted from the kernel
     submission_size: int = 20 * MB  # largest notebook file accepted
     trusted_memory: int = 2 * 1024 * MB  # the trusted side (hidden tests), by cgroup where there is one
