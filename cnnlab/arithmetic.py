@@ -95,7 +95,7 @@ def output_size(
 def conv_params(kernel_size: int | tuple[int, int], in_channels: int, filters: int, use_bias: bool = True) -> int:
     """Parameters of a Conv2D layer: (F*F*Ci + 1) * Co, or F*F*Ci*Co without biases.
 
-    >>> conv_params(11, 3, 96)   # AlexNet CONV1; the lecture's 34,848 leaves out the 96 biases
+    >>> conv_params(11, 3, 96)   # AlexNet CONV1; the UT Dallas lecture's (11*11*3)*96 = 35K leaves out the biases
     34944
     """
     kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size

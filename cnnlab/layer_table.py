@@ -7,7 +7,8 @@ Conventions (stated once, used everywhere):
   their output is the same numbers. Memory is 4 bytes per value (float32), and training keeps
   one gradient per activation, hence x2 for forward + backward.
 - **Parameters** are ``layer.count_params()``; the "no bias" column leaves out bias vectors,
-  which is how the lecture counts ("138M" for VGG16, 34,848 for AlexNet CONV1).
+  which is how the lectures' VGG16 table counts ("138M") and the UT Dallas lecture's AlexNet CONV1
+  ("(11*11*3)*96 = 35K", 34,848; the Sorbonne lecture's 34,944 counts the biases).
   Memory is 4 bytes per parameter. Training keeps, for every parameter, the weight, its
   gradient and the optimizer's state: none for plain SGD (x2 in all), one value for SGD with
   momentum, RMSprop or Adagrad (x3), two for Adam, AdamW or Nadam (x4). That is the

@@ -38,12 +38,23 @@ def lab01_answers():
 
 def test_lab01(lab01_answers, capsys):
     a = lab01_answers
-    assert verdict(capsys, lab01.q1, a["fixed_conv_layer"])[0]
-    assert verdict(capsys, lab01.q2, a["cross_correlate"], a["convolve"])[0]
-    assert verdict(capsys, lab01.q3, a["multichannel_response"])[0]
-    assert verdict(capsys, lab01.q4, a["conv_output_size"])[0]
-    assert verdict(capsys, lab01.q5, a["max_pool"], a["average_pool_as_conv"])[0]
-    assert verdict(capsys, lab01.q6, a["conv1_output_shape"], a["conv1_parameters"], a["pool1_output_shape"])[0]
+    for question, answers in (
+        ("q1", ["fixed_conv_layer"]),
+        ("q2", ["prediction_q2"]),
+        ("q3", ["cross_correlate", "convolve"]),
+        ("q4", ["prediction_q4"]),
+        ("q5", ["learn_kernel"]),
+        ("q6", ["multichannel_response"]),
+        ("q7", ["conv_output_size"]),
+        ("q8", ["prediction_q8"]),
+        ("q9", ["receptive_field"]),
+        ("q10", ["compose_kernels"]),
+        ("q12", ["max_pool", "average_pool_as_conv"]),
+        ("q13", ["max_pool_backward"]),
+        ("q14", ["conv1_output_shape", "conv1_parameters", "pool1_output_shape"]),
+    ):
+        ok, out = verdict(capsys, getattr(lab01, question), *(a[name] for name in answers))
+        assert ok, out
 
     def valid_layer(kernel):
         layer = keras.layers.Conv2D(1, 3, use_bias=False)
@@ -53,18 +64,70 @@ def test_lab01(lab01_answers, capsys):
 
     ok, out = verdict(capsys, lab01.q1, valid_layer)
     assert not ok and "'same' padding" in out
-    ok, out = verdict(capsys, lab01.q2, a["cross_correlate"], a["cross_correlate"])
-    assert not ok and "flipped" in out
-    ok, out = verdict(capsys, lab01.q3, lambda image, kernel: a["multichannel_response"](image, kernel) / 3)
+    ok, out = verdict(capsys, lab01.q2, None)
+    assert not ok and "assign your prediction" in out
+    ok, out = verdict(capsys, lab01.q2, "three")
+    assert not ok and "must be a number" in out
+    ok, out = verdict(capsys, lab01.q3, a["cross_correlate"], a["cross_correlate"])
+    assert not ok and "flip" in out
+    # right for Sobel-like kernels only: the check's kernel has no symmetry
+    ok, out = verdict(
+        capsys, lab01.q3, a["cross_correlate"], lambda image, kernel: -a["cross_correlate"](image, kernel)
+    )
+    assert not ok and "not a true convolution" in out
+    ok, out = verdict(capsys, lab01.q4, "d")
+    assert not ok and "one of the letters" in out
+
+    def learn_with_bias(images, targets, kernel_size):
+        model = keras.Sequential([keras.Input((*np.shape(images)[1:], 1)), keras.layers.Conv2D(1, kernel_size)])
+        model.compile(optimizer="adam", loss="mse")
+        return model
+
+    ok, out = verdict(capsys, lab01.q5, learn_with_bias)
+    assert not ok and "no bias" in out
+
+    def learn_nothing(images, targets, kernel_size):
+        return keras.Sequential([keras.Input((*np.shape(images)[1:], 1)), keras.layers.Conv2D(1, 3, use_bias=False)])
+
+    ok, out = verdict(capsys, lab01.q5, learn_nothing)
+    assert not ok and "train for more steps" in out
+    ok, out = verdict(capsys, lab01.q6, lambda image, kernel: a["multichannel_response"](image, kernel) / 3)
     assert not ok and "sum the channels" in out
-    ok, out = verdict(capsys, lab01.q4, lambda W, F, S=1, P=0: (W - F + 2 * P) // S + 1)
+    ok, out = verdict(capsys, lab01.q7, lambda W, F, S=1, P=0: (W - F + 2 * P) // S + 1)
     assert not ok and "raise ValueError" in out
-    ok, out = verdict(capsys, lab01.q5, lambda x, size=2: x[::size, ::size], a["average_pool_as_conv"])
+    ok, out = verdict(capsys, lab01.q8, True)
+    assert not ok and "must be a number" in out
+    ok, out = verdict(capsys, lab01.q9, lambda layers: 1 + sum(kernel - 1 for kernel, _ in layers))
+    assert not ok and "stride" in out  # strides ignored
+    ok, out = verdict(capsys, lab01.q9, lambda layers: float(a["receptive_field"](layers)))
+    assert not ok and "return an int" in out
+    ok, out = verdict(capsys, lab01.q10, lambda first, second: a["compose_kernels"](first, second[::-1, ::-1]))
+    assert not ok and "two correlations" in out
+    ok, out = verdict(capsys, lab01.q12, lambda x, size=2: x[::size, ::size], a["average_pool_as_conv"])
     assert not ok and "MaxPooling2D" in out
-    ok, out = verdict(capsys, lab01.q6, (55, 55, 96), 11 * 11 * 3 * 96, (27, 27, 96))
+
+    def spread(x, upstream, size=2):  # each upstream value shared by its whole window, as average pooling does
+        share = np.kron(upstream, np.full((size, size), 1 / size**2))
+        return np.pad(share, ((0, x.shape[0] - share.shape[0]), (0, x.shape[1] - share.shape[1])))
+
+    ok, out = verdict(capsys, lab01.q13, spread)
+    assert not ok and "more inputs get a gradient" in out
+    ok, out = verdict(capsys, lab01.q14, (55, 55, 96), 11 * 11 * 3 * 96, (27, 27, 96))
     assert not ok and "bias" in out and "34,944" not in out and "34944" not in out
-    ok, out = verdict(capsys, lab01.q6, (54, 54, 96), 34_944, (27, 27, 96))
-    assert not ok and "55" not in out
+    ok, out = verdict(capsys, lab01.q14, (54, 54, 96), 34_944, (27, 27, 96))
+    assert not ok and "55" not in out and "CONV1's width" in out
+
+
+def test_lab01_checks_hold_no_answer():
+    """No answer of the hidden tests' list, and no parameter formula, in lab 01's checks."""
+    from cnnlab.grading.batch import hidden_tests_path
+    from cnnlab.grading.trusted import load_hidden_tests
+
+    source = Path(lab01.__file__).read_text()
+    answers = load_hidden_tests(str(hidden_tests_path("01"))).ANSWERS
+    assert len(answers) >= 10
+    assert [answer for answer in answers if answer in source] == []
+    assert "+ 1) *" not in source and "output_size(227" not in source and "output_size(55" not in source
 
 
 def test_lab02(capsys):

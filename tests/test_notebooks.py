@@ -4,6 +4,7 @@ for a student up to the first unanswered question."""
 from __future__ import annotations
 
 import importlib
+import json
 import re
 from pathlib import Path
 
@@ -122,6 +123,32 @@ def test_lab05_predictions_come_before_what_they_predict_and_conclusions_are_the
     assert len(conclusions) >= 4  # three readings of the results and the written question
     student = {c.id: c.source for c in lab.cells}
     assert all(student[solution.cells[j].id].endswith("YOUR ANSWER HERE") for j in conclusions)
+
+
+def test_lab01_predictions_come_before_their_reveal_and_the_lab_holds_no_answer():
+    """Each prediction comes before the checked output that reveals it, and a solution-only reading
+    follows; the student lab holds none of the hidden tests' answers."""
+    from cnnlab.grading.batch import hidden_tests_path
+    from cnnlab.grading.trusted import load_hidden_tests
+
+    solution = nbformat.read(ROOT / "solutions" / "01_convolutions.ipynb", 4)
+    tags = [c.metadata.get("cnnlab", {}) for c in solution.cells]
+    predictions = [i for i, tag in enumerate(tags) if tag.get("kind") == "prediction"]
+    assert len(predictions) >= 2 and any(tag.get("kind") == "written" for tag in tags)
+    for i in predictions:
+        variable = solution.cells[i].source.split("=")[0].strip()
+        assert all(variable not in c.source for c in solution.cells[:i] if c.cell_type == "code")
+        check, reveal, reading = solution.cells[i + 1 : i + 4]
+        assert check.metadata["cnnlab"].get("check") == tags[i]["question"]
+        assert reveal.source.startswith("# NBVAL_CHECK_OUTPUT") and reveal.metadata["cnnlab"]["grading"] == "skip"
+        assert reading.cell_type == "markdown" and BEGIN in reading.source
+    stored = "\n".join("".join(o.get("text", "") for o in c.get("outputs", [])) for c in solution.cells)
+    readings = [c.source.split(BEGIN)[1] for c in solution.cells if c.cell_type == "markdown" and BEGIN in c.source]
+    quoted = {number for reading in readings for number in re.findall(r"\d{1,3}(?:,\d{3})+", reading)}
+    assert len(quoted) >= 6 and [n for n in quoted if n not in stored] == []  # the text quotes what the run shows
+    lab_text = (ROOT / "labs" / "01_convolutions.ipynb").read_text()
+    answers = load_hidden_tests(str(hidden_tests_path("01"))).ANSWERS
+    assert [answer for answer in answers if answer in lab_text or json.dumps(answer)[1:-1] in lab_text] == []
 
 
 def test_markers_must_be_balanced():

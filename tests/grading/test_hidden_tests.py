@@ -94,14 +94,47 @@ MISTAKES = {
         {"fixed-weight Conv2D layer: response to a new kernel"},
         "not flipped",
     ),
+    ("01", "step edge: the centre weight alone"): ({"q2": ("prediction_q2 = 3", "prediction_q2 = 8")}, {"step-edge prediction"}, "prediction"),
     ("01", "no flip in convolve"): (
-        {"q2": ("return cross_correlate(image, kernel[::-1, ::-1])", "return cross_correlate(image, kernel)")},
+        {"q3": ("return cross_correlate(image, kernel[::-1, ::-1])", "return cross_correlate(image, kernel)")},
         {"true convolution on other sizes"},
         "flip the kernel",
     ),
-    ("01", "float size"): ({"q4": ("return int(size)", "return size")}, {"whole output sizes"}, "must return an int"),
+    ("01", "emboss: only the sign changes"): ({"q4": ('prediction_q4 = "c"', 'prediction_q4 = "b"')}, {"emboss prediction"}, "prediction"),
+    ("01", "kernel learned with a bias"): (
+        {"q5": ("keras.layers.Conv2D(1, kernel_size, use_bias=False)", "keras.layers.Conv2D(1, kernel_size)")},
+        {"learned model: one Conv2D, one filter, no bias"},
+        "no bias",
+    ),
+    ("01", "kernel trained too little"): (
+        {"q5": ("batch_size=2, epochs=10", "batch_size=2, epochs=1")},
+        {"learned kernel: the probe's own"},
+        "train for more steps",
+    ),
+    ("01", "float size"): ({"q7": ("return int(size)", "return size")}, {"whole output sizes"}, "must return an int"),
+    ("01", "Keras rounds up"): ({"q8": ("prediction_q8 = 248", "prediction_q8 = 249")}, {"strided-layer width prediction"}, "prediction"),
+    ("01", "strides ignored in the receptive field"): (
+        {"q9": ("        step *= stride\n", "")},
+        {"receptive fields with strides and pooling"},
+        "stride",
+    ),
+    ("01", "fields add whole kernels"): (
+        {"q9": ("field += (kernel_size - 1) * step", "field += kernel_size * step")},
+        {"receptive fields, stride 1", "receptive fields with strides and pooling"},
+        "receptive fields",
+    ),
+    ("01", "second kernel rotated when composing"): (
+        {"q10": ("for (i, j), weight in np.ndenumerate(second):", "for (i, j), weight in np.ndenumerate(second[::-1, ::-1]):")},
+        {"composed kernels, square", "composed kernels, not square"},
+        "correlation",
+    ),
+    ("01", "max-pool gradient spread over the window"): (
+        {"q13": ("gradient[i * size + row, j * size + col] = value", "gradient[i * size : (i + 1) * size, j * size : (j + 1) * size] = value / size**2")},
+        {"max-pool backward pass"},
+        "only each window's largest input",
+    ),
     ("01", "weights without biases"): (
-        {"q6": ("conv1_parameters = (11 * 11 * 3 + 1) * 96", "conv1_parameters = 11 * 11 * 3 * 96")},
+        {"q14": ("conv1_parameters = (11 * 11 * 3 + 1) * 96", "conv1_parameters = 11 * 11 * 3 * 96")},
         {"AlexNet CONV1 and POOL1"},
         "params",
     ),
@@ -196,6 +229,12 @@ def test_mistakes_fail_only_their_tests_with_a_hint(lab, mistake, tmp_path):
 
 # Other correct answers, written differently from the solution: they must lose nothing.
 ALTERNATIVES = {
+    ("01", "receptive field from the top down"): {
+        "q9": (
+            "field, step = 1, 1  # step: how many input pixels apart two neighbouring outputs are\n    for kernel_size, stride in layers:\n        field += (kernel_size - 1) * step\n        step *= stride\n    return field",
+            "size = 1\n    for kernel_size, stride in reversed(layers):\n        size = (size - 1) * stride + kernel_size\n    return size",
+        )
+    },
     ("01", "layer built on its first call"): {
         "q1": (
             'layer = keras.layers.Conv2D(1, weights.shape, padding="same", use_bias=False, trainable=False)\n    layer.build((None, None, None, 1))\n    layer.set_weights([weights[:, :, None, None]])\n    return layer',
@@ -236,12 +275,12 @@ def test_an_untrained_network_fails_the_trained_test(tmp_path):
 
 
 def test_lab01_graded_end_to_end(tmp_path):
-    """Through the sandbox: the solution earns every point; a float-returning size function
-    loses half of question 4 and nothing else."""
+    """Through the sandbox: the solution earns every automatic point (question 11 is written, for
+    people to grade); a float-returning size function loses half of question 7 and nothing else."""
     solution = nbformat.read(ROOT / "solutions" / "01_convolutions.ipynb", as_version=4)
     nbformat.write(solution, tmp_path / "solution.ipynb")
     mistaken = nbformat.read(ROOT / "solutions" / "01_convolutions.ipynb", as_version=4)
-    cell = next(c for c in mistaken.cells if c.metadata.get("cnnlab", {}).get("question") == "q4")
+    cell = next(c for c in mistaken.cells if c.metadata.get("cnnlab", {}).get("question") == "q7")
     cell.source = cell.source.replace("return int(size)", "return size")
     nbformat.write(mistaken, tmp_path / "float_size.ipynb")
     out = tmp_path / "out"
@@ -252,9 +291,10 @@ def test_lab01_graded_end_to_end(tmp_path):
     assert completed.returncode == 0, completed.stderr[-3000:]
     solution_result = json.loads(next(out.glob("solution-*.json")).read_text())  # results are named stem-hash
     mistaken_result = json.loads(next(out.glob("float_size-*.json")).read_text())
-    assert solution_result["status"] == "graded" and solution_result["score"] == solution_result["max_score"] == 15
+    assert solution_result["status"] == "graded" and solution_result["score"] == solution_result["max_score"] == 27
     points = {q["question"]: q["points"] for q in mistaken_result["questions"]}
-    assert points == {"q1": 2, "q2": 3, "q3": 2, "q4": 1, "q5": 3, "q6": 3}
+    full = {"q1": 2, "q2": 1, "q3": 3, "q4": 1, "q5": 3, "q6": 2, "q7": 2, "q8": 1, "q9": 2, "q10": 2, "q12": 3}
+    assert points == {**full, "q7": 1, "q13": 2, "q14": 3}
 
 
 @pytest.mark.parametrize("lab", ["03", "04", "05"])
