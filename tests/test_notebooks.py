@@ -63,7 +63,8 @@ def test_lab_keeps_questions_and_has_no_outputs(solution):
     source = nbformat.read(solution, 4)
     lab = nbformat.read(ROOT / "labs" / solution.name, 4)
     assert questions(lab) == questions(source) and questions(lab)
-    assert [c.id for c in lab.cells] == [c.id for c in source.cells]
+    assert lab.cells[0].metadata["cnnlab"]["bootstrap"] == "colab"  # the Colab cell, then the solution's cells
+    assert [c.id for c in lab.cells[1:]] == [c.id for c in source.cells]
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in lab.cells if c.cell_type == "code")
     assert "run" not in lab.metadata["cnnlab"]
     stubs = [c for c in lab.cells if "question" in c.metadata.get("cnnlab", {})]
