@@ -137,6 +137,8 @@ def test_lab02(capsys):
         ("q2", "build_convnet"),
         ("q3", "dense_parameters"),
         ("q4", "shift_right"),
+        ("q5", "prediction_q5"),
+        ("q7", "prediction_q7"),
     ):
         assert verdict(capsys, getattr(lab02, question), a[answer])[0]
 
@@ -159,8 +161,52 @@ def test_lab02(capsys):
     assert not ok and "padding" in out
     ok, out = verdict(capsys, lab02.q3, lambda h, w, c, units: h * w * c * units)
     assert not ok and "bias" in out
+    ok, out = verdict(capsys, lab02.q3, lambda h, w, c, units: (h * w + c) * units)
+    assert not ok and "wrong count" in out and "bias" not in out
+    ok, out = verdict(capsys, lab02.q3, lambda h, w, c, units: float((h * w * c + 1) * units))
+    assert not ok and "whole number" in out
     ok, out = verdict(capsys, lab02.q4, lambda images, pixels: np.roll(images, pixels, axis=2))
     assert not ok and "not wrapped around" in out
+    ok, out = verdict(
+        capsys, lab02.q4, lambda images, pixels: np.swapaxes(a["shift_right"](np.swapaxes(images, 1, 2), pixels), 1, 2)
+    )
+    assert not ok and "axis 2" in out  # shifted down instead
+    ok, out = verdict(capsys, lab02.q4, lambda images, pixels: a["shift_right"](images, pixels + 1 if pixels else 0))
+    assert not ok and "to the right" in out  # one pixel too far
+
+    def shift_in_place(images, pixels):
+        images[:, :, pixels:] = images[:, :, : images.shape[2] - pixels].copy()
+        images[:, :, :pixels] = 0
+        return images
+
+    ok, out = verdict(capsys, lab02.q4, shift_in_place)
+    assert not ok and "in place" in out
+    # The predictions: only their form is checked, and nothing tells whether they are right.
+    for good in ({"MLP": 50, "ConvNet": 90}, {"MLP": 12.5, "ConvNet": 99}):
+        ok, out = verdict(capsys, lab02.q5, good)
+        assert ok and "recorded" in out
+    for bad, hint in (
+        (None, "assign your prediction"),
+        ((50, 90), "a dict with the keys"),
+        ({"MLP": "fifty", "ConvNet": 90}, "a number"),
+        ({"MLP": 0.5, "ConvNet": 0.9}, "percentages"),
+        ({"MLP": 150, "ConvNet": 90}, "between 0 and 100"),
+    ):
+        ok, out = verdict(capsys, lab02.q5, bad)
+        assert not ok and hint in out
+    for letter in "abcd":
+        ok, out = verdict(capsys, lab02.q7, letter)
+        assert ok and "recorded" in out
+    ok, out = verdict(capsys, lab02.q7, "e")
+    assert not ok and "one of the letters" in out
+
+
+def test_lab02_checks_hold_no_answer():
+    """The counts the questions build, q3's formula and q4's slicing appear nowhere in the checks."""
+    source = Path(lab02.__file__).read_text()
+    for answer in ("203530", "203_530", "203,530", "431754", "431_754", "431,754", "409856", "409_856", "+ 1)"):
+        assert answer not in source, answer
+    assert "* units" not in source and "pixels:]" not in source and "- pixels]" not in source
 
 
 def test_lab03(capsys):

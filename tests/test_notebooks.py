@@ -109,6 +109,56 @@ def test_stored_outputs_say_which_profile_and_device(solution):
     assert all(o.output_type != "error" for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
 
 
+def _stored_text(cell) -> str:
+    return "".join(
+        o.get("text", "") + "".join(o.get("data", {}).get("text/plain", "")) for o in cell.get("outputs", [])
+    )
+
+
+def test_lab02_predictions_come_before_what_they_predict_and_the_readings_quote_the_stored_numbers():
+    """Lab 02: nothing before a prediction shows its answer (the checks of q1 and q2 once printed
+    both parameter counts); each prediction has its check right after it and its measurement
+    later; the readings and the written answer are solution-only; every percentage and every
+    count the solution's text quotes is one its stored outputs show; and the stored shift
+    measurement is the one q5 is graded against."""
+    from cnnlab.grading.trusted import load_hidden_tests
+
+    solution = nbformat.read(ROOT / "solutions" / "02_mlp_vs_convnet.ipynb", 4)
+    lab = nbformat.read(ROOT / "labs" / "02_mlp_vs_convnet.ipynb", 4)
+    hidden = load_hidden_tests(str(ROOT / "solutions" / "hidden" / "lab02.py"))
+    cells = {c.id: i for i, c in enumerate(solution.cells)}
+    tags = [c.metadata.get("cnnlab", {}) for c in solution.cells]
+    predictions = {tag["question"]: i for i, tag in enumerate(tags) if tag.get("kind") == "prediction"}
+    reveals = {"q5": cells["lab02-23"], "q7": cells["lab02-35"]}
+    assert set(predictions) == set(reveals)
+    giveaways = {"q5": ("pixels right (",), "q7": ("431,754", "203,530", "times the MLP's", "twice the param")}
+    for question, i in predictions.items():
+        variable = solution.cells[i].source.split("=")[0].strip()
+        assert all(variable not in c.source for c in solution.cells[:i] if c.cell_type == "code")
+        assert tags[i + 1].get("check") == question
+        assert reveals[question] > i + 1 and "report" in solution.cells[reveals[question]].metadata.get("tags", [])
+        before = [c.source + _stored_text(c) for c in solution.cells[:i]]
+        assert not [text for text in before for word in giveaways[question] if word in text], question
+    assert [t["question"] for t in tags if t.get("kind") == "written"] == ["q6"]
+    readings = [j for j, c in enumerate(solution.cells) if c.cell_type == "markdown" and BEGIN in c.source]
+    assert len(readings) >= 4  # three readings of the results and the written answer
+    student = {c.id: c.source for c in lab.cells}
+    assert all(student[solution.cells[j].id].endswith("YOUR ANSWER HERE") for j in readings)
+    stored = "\n".join(_stored_text(c) for c in solution.cells)
+    quoted = {
+        number
+        for j in readings
+        for number in re.findall(r"\d+\.\d+%|\d{1,3}(?:,\d{3})+", solution.cells[j].source.split(BEGIN)[1])
+    }
+    assert quoted and not [n for n in quoted if n not in stored], [n for n in quoted if n not in stored]
+    measured = dict(
+        re.findall(r"(MLP|ConvNet)\s+[\d.]+% -> ([\d.]+)%", _stored_text(solution.cells[cells["lab02-23"]]))
+    )
+    assert set(measured) == {"MLP", "ConvNet"}
+    for network, accuracy in measured.items():
+        assert abs(float(accuracy) - hidden.SHIFT_MEASURED["smoke"][network]) <= 3, (network, accuracy)
+
+
 def test_lab05_predictions_come_before_what_they_predict_and_conclusions_are_the_students():
     solution = nbformat.read(ROOT / "solutions" / "05_transfer_learning.ipynb", 4)
     lab = nbformat.read(ROOT / "labs" / "05_transfer_learning.ipynb", 4)

@@ -138,6 +138,31 @@ MISTAKES = {
         {"AlexNet CONV1 and POOL1"},
         "params",
     ),
+    ("02", "Dense count without biases"): (
+        {"q3": ("return (height * width * channels + 1) * units", "return height * width * channels * units")},
+        {"Dense parameter counts"},
+        "biases",
+    ),
+    ("02", "the ConvNet taken for translation invariant"): (
+        {"q5": ('prediction_q5 = {"MLP": 35, "ConvNet": 75}', 'prediction_q5 = {"MLP": 35, "ConvNet": 98}')},
+        {"ConvNet accuracy on shifted digits, predicted"},
+        "not within",
+    ),
+    ("02", "the MLP taken for robust to shifts"): (
+        {"q5": ('prediction_q5 = {"MLP": 35, "ConvNet": 75}', 'prediction_q5 = {"MLP": 85, "ConvNet": 75}')},
+        {"MLP accuracy on shifted digits, predicted"},
+        "not within",
+    ),
+    ("02", "fractions for percentages"): (
+        {"q5": ('prediction_q5 = {"MLP": 35, "ConvNet": 75}', 'prediction_q5 = {"MLP": 0.35, "ConvNet": 0.75}')},
+        {"MLP accuracy on shifted digits, predicted", "ConvNet accuracy on shifted digits, predicted"},
+        "percentages",
+    ),
+    ("02", "shared kernels taken for a small network"): (
+        {"q7": ('prediction_q7 = "c"', 'prediction_q7 = "a"')},
+        {"ConvNet size against the MLP, predicted"},
+        "parameter counts",
+    ),
     ("03", "narrow classifier"): (
         {"q1": ('Dense(4096, activation="relu", name="fc1")', 'Dense(1024, activation="relu", name="fc1")')},
         {"VGG16 classifier, other number of classes"},
