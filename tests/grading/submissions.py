@@ -1,8 +1,9 @@
 """Real lab-02 submissions, honest and adversarial, built from the solution notebook.
 
-``fast_partial`` answers q1, q3 and q4 correctly and leaves q2 as the stub: worth 5 of 8
-points, and quick to grade because nothing trains. Most attacks are added to it, so that
-the expected score (5, or the part before a crash) shows that the attack changed nothing.
+``fast_partial`` answers q1, q3, q4 and the predictions q5 and q7 correctly and leaves q2 as
+the stub: worth 8 of the 11 points graded automatically (q6 is written, graded by people),
+and quick to grade because nothing trains. Most attacks are added to it, so that the
+expected score (8, or the part before a crash) shows that the attack changed nothing.
 """
 
 from __future__ import annotations
@@ -18,11 +19,18 @@ ROOT = Path(__file__).resolve().parents[2]
 SOLUTION = ROOT / "solutions" / "02_mlp_vs_convnet.ipynb"
 LAB = ROOT / "labs" / "02_mlp_vs_convnet.ipynb"
 Q3_CHECK = "lab02-17"  # the check cell of q3: attacks go right after it
-Q4_CHECK = "lab02-21"  # the check cell of q4, after which every question has been exported
+Q4_CHECK = "lab02-21"  # the check cell of q4, after which q1-q4 have been exported (q5, q7 come later)
+MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 
 
 def solution() -> nbformat.NotebookNode:
-    return nbformat.read(SOLUTION, as_version=4)
+    """The solution as a student who wrote every model answer would hand it in: without the
+    instructors' BEGIN/END SOLUTION lines (a written answer is copied into the gradebook)."""
+    notebook = nbformat.read(SOLUTION, as_version=4)
+    for cell in notebook.cells:
+        lines = cell.source.split("\n")
+        cell.source = "\n".join(line for line in lines if line.strip() not in MARKERS)
+    return notebook
 
 
 def blank() -> nbformat.NotebookNode:
@@ -74,7 +82,7 @@ WRONG_DENSE = """def dense_parameters(height, width, channels, units):
 
 
 def honest_partial() -> nbformat.NotebookNode:
-    """A plausible partly wrong lab: MLP too narrow (q1 0/2), no biases (q3 0/1); q2, q4 right: 5/8."""
+    """A plausible partly wrong lab: MLP too narrow (q1 0/2), no biases (q3 0/1); q2, q4, q5, q7 right: 8/11."""
     return with_answer(with_answer(solution(), "q1", WRONG_MLP), "q3", WRONG_DENSE)
 
 

@@ -4,11 +4,13 @@ Two batches are graded once per session with `cnnlab grade --jobs 2`:
 - "full" (normal limits): the solution (three copies, for determinism), a blank lab, an
   honest partly wrong lab, and attacks that ride on correct answers;
 - "attacks" (short limits: 20 s per cell, 60 s per notebook): everything else, mostly added
-  to ``fast_partial`` (worth 5/8), so that an unchanged score proves the attack did nothing.
+  to ``fast_partial`` (worth 8 of 11), so that an unchanged score proves the attack did nothing.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import subprocess
@@ -30,7 +32,7 @@ INJECTED = ("\x1b[", "<script", "HYPERLINK(", "=cmd|", "\u202e")
 SABOTAGE = "def dense_parameters(*a):\n    return -1\n"  # what an attack does when it finds a secret: q3 is lost
 
 ATTACK_AFTER_Q3 = {
-    "print_fake_score": 'print("Score: 100/100")\nprint(\'{"score": 8, "tests": [{"name": "q2", "score": 3}]}\')',
+    "print_fake_score": 'print("Score: 100/100")\nprint(\'{"score": 11, "tests": [{"name": "q2", "score": 3}]}\')',
     "excepthook_and_traceback": (
         "import sys\nsys.excepthook = lambda *a: None\nip = get_ipython()\nip.showtraceback = lambda *a, **k: None\n"
         "ip.set_custom_exc((Exception,), lambda *a, **k: None)\nraise RuntimeError('hidden')"
@@ -85,7 +87,7 @@ def _guessed_results_paths(out: Path) -> str:
         f"targets = [{str(out / 'fake_results_files.json')!r}, {str(out / 'gradebook.csv')!r}, '/autograder/results/results.json', "
         "'../grades/fake.json', '../fake_results_files.json', 'status.json', 'executed.ipynb', "
         "os.environ['CNNLAB_EXPORT_DIR'] + '/status.json']\n"
-        "fake = json.dumps({'score': 8, 'status': 'graded', 'state': 'finished', 'reached': 99, 'timed_out_cells': []})\n"
+        "fake = json.dumps({'score': 11, 'status': 'graded', 'state': 'finished', 'reached': 99, 'timed_out_cells': []})\n"
         "for t in targets:\n    try:\n        pathlib.Path(t).parent.mkdir(parents=True, exist_ok=True)\n        pathlib.Path(t).write_text(fake)\n"
         "    except OSError:\n        pass\n"
         "script = 'import time, pathlib\\ntime.sleep(8)\\n' + ''.join(f'pathlib.Path({t!r}).write_text({fake!r})\\n' for t in targets)\n"
@@ -240,7 +242,9 @@ def _structure_attacks() -> dict:
     def fake_outputs(nb):
         for c in nb.cells:
             if c.cell_type == "code":
-                c.outputs = [s.nbformat.v4.new_output("stream", name="stdout", text="q2 PASS: all good\nScore: 8/8\n")]
+                c.outputs = [
+                    s.nbformat.v4.new_output("stream", name="stdout", text="q2 PASS: all good\nScore: 11/11\n")
+                ]
                 c.execution_count = 1
 
     def move_q3(nb):
@@ -251,18 +255,18 @@ def _structure_attacks() -> dict:
         nb.metadata["kernelspec"] = {"name": "bash", "display_name": "Bash", "language": "bash"}
 
     return {
-        "deleted_q1": (_edited(fast, delete_q1), 3),
-        "duplicated_q3": (_edited(fast, duplicate_q3), 4),
-        "retyped_q4": (_edited(fast, retype_q4), 3),
-        "edited_points": (_edited(fast, points), 5),
-        "prefilled_outputs": (_edited(fast, fake_outputs), 5),
-        "moved_q3": (_edited(fast, move_q3), 5),
-        "bash_kernelspec": (_edited(fast, bash_kernel), 5),
-        "lambda_layer": (s.with_answer(fast, "q1", LAMBDA_MLP), 3),
-        "custom_layer": (s.with_answer(fast, "q1", CUSTOM_LAYER_MLP), 3),
+        "deleted_q1": (_edited(fast, delete_q1), 6),
+        "duplicated_q3": (_edited(fast, duplicate_q3), 7),
+        "retyped_q4": (_edited(fast, retype_q4), 6),
+        "edited_points": (_edited(fast, points), 8),
+        "prefilled_outputs": (_edited(fast, fake_outputs), 8),
+        "moved_q3": (_edited(fast, move_q3), 8),
+        "bash_kernelspec": (_edited(fast, bash_kernel), 8),
+        "lambda_layer": (s.with_answer(fast, "q1", LAMBDA_MLP), 6),
+        "custom_layer": (s.with_answer(fast, "q1", CUSTOM_LAYER_MLP), 6),
         "rigged_objects": (
             s.with_answer(s.with_answer(fast, "q3", RIGGED), "q4", "shift_right = dense_parameters = None\n" + RIGGED),
-            2,
+            5,
         ),
         "input_transformers": (
             s.with_cell_after(
@@ -301,24 +305,24 @@ TAMPERING = {  # name: (code, expected score)
         EXPORTS + "c = json.load(open(f'{E}/q1_mlp.model.json'))\n"
         "for layer in c['config']['layers']:\n    if layer['class_name'] == 'Dense':\n        layer['config']['units'] = 60000\n"
         "json.dump(c, open(f'{E}/q1_mlp.model.json', 'w'))",
-        3,
+        6,
     ),
     "array_header_bomb": (
         EXPORTS
         + "h = \"{'descr': '<f8', 'fortran_order': False, 'shape': (100000, 100000), }\"\nh += ' ' * (118 - len(h)) + '\\n'\n"
         "open(f'{E}/q4_shifted.npy', 'wb').write(b'\\x93NUMPY\\x01\\x00' + len(h).to_bytes(2, 'little') + h.encode())",
-        3,
+        6,
     ),
     "nested_json": (
         EXPORTS + "deep = '[' * 100000 + ']' * 100000\nfor name in ('q3_counts.json', 'failures.json'):\n"
         "    open(f'{E}/{name}', 'w').write(deep)",
-        4,
+        7,
     ),
     "links_and_fifos": (
         EXPORTS + "os.remove(f'{E}/q3_counts.json')\nos.symlink('/etc/passwd', f'{E}/q3_counts.json')\n"
         "os.remove(f'{E}/q1_mlp.model.json')\nos.mkfifo(f'{E}/q1_mlp.model.json')\n"
         "try:\n    os.rename(E, '/tmp/moved')\nexcept OSError as e:\n    print('cannot move the exports:', type(e).__name__)",
-        2,
+        5,
     ),
     "ten_thousand_files": (EXPORTS + "for i in range(10000):\n    open(f'{E}/junk{i}', 'w').close()", 0),
 }
@@ -473,7 +477,7 @@ def test_leaving_out_cells_changes_no_score(attack_batch, full_batch, every_cell
 
 def test_solution_full_marks_deterministically(full_batch):
     scores = [full_batch["results"][f"solution_{i}"]["score"] for i in range(3)]
-    assert scores == [8, 8, 8]
+    assert scores == [11, 11, 11]
     assert all(full_batch["results"][f"solution_{i}"]["status"] == "graded" for i in range(3))
     assert all(full_batch["results"][f"solution_{i}"]["isolation"]["level"] == "bwrap" for i in range(3))
 
@@ -481,21 +485,23 @@ def test_solution_full_marks_deterministically(full_batch):
 def test_blank_and_partial(full_batch):
     assert full_batch["results"]["blank"]["score"] == 0 and full_batch["results"]["blank"]["status"] == "graded"
     partial = full_batch["results"]["honest_partial"]
-    assert partial["score"] == 5
+    assert partial["score"] == 8
     points = {q["question"]: q["points"] for q in partial["questions"]}
-    assert points == {"q1": 0, "q2": 3, "q3": 0, "q4": 2}
+    assert points == {"q1": 0, "q2": 3, "q3": 0, "q4": 2, "q5": 2, "q7": 1}
     feedback = {q["question"]: q["tests"][0]["feedback"] for q in partial["questions"]}
     assert "203" not in feedback["q1"] and feedback["q1"]  # a hint, not the answer
 
 
 def test_gradebook_and_gradescope_files(full_batch):
     out = full_batch["out"]
-    rows = (out / "gradebook.csv").read_text().splitlines()
-    assert rows[0].startswith("submission,sha256,status,score,max_score,q1,q2,q3,q4")
+    rows = list(csv.reader(io.StringIO((out / "gradebook.csv").read_text())))  # written answers span lines
+    assert ",".join(rows[0]).startswith("submission,sha256,status,score,max_score,q1,q2,q3,q4,q5,q7,q6 (written),")
     assert len(rows) == 1 + 5
+    solution = next(row for row in rows if row[0].startswith("solution_0"))
+    assert "equivariant" in solution[rows[0].index("q6 answer")]  # the written answer, for people to grade
     partial = full_batch["results"]["honest_partial"]["submission"]
     gradescope = json.loads((out / partial / "results.json").read_text())
-    assert gradescope["score"] == 5 and [t["name"] for t in gradescope["tests"]] == ["q1", "q2", "q3", "q4"]
+    assert gradescope["score"] == 8 and [t["name"] for t in gradescope["tests"]] == ["q1", "q2", "q3", "q4", "q5", "q7"]
     assert gradescope["stdout_visibility"] == "hidden" and {t["visibility"] for t in gradescope["tests"]} == {
         "after_published"
     }
@@ -504,14 +510,14 @@ def test_gradebook_and_gradescope_files(full_batch):
 
 def test_fast_partial_is_the_baseline(attack_batch):
     r = attack_batch["results"]
-    assert r["fast_partial"]["score"] == 5 and r["fast_partial"]["status"] == "graded"
+    assert r["fast_partial"]["score"] == 8 and r["fast_partial"]["status"] == "graded"
     assert r["blank"]["score"] == 0
 
 
 @pytest.mark.parametrize("name", sorted(ATTACK_AFTER_Q3))
 def test_attacks_change_nothing(attack_batch, name):
     result = attack_batch["results"][name]
-    assert (result["status"], result["score"]) == ("graded", 5), result
+    assert (result["status"], result["score"]) == ("graded", 8), result
 
 
 @pytest.mark.parametrize("name", sorted(KILLERS_AFTER_Q3))
@@ -520,7 +526,7 @@ def test_killers_end_ungradable_with_partial_credit(attack_batch, name):
     if name == "kill_parent":
         # The kernel's parent is the first process of the sandbox's PID namespace: a SIGKILL
         # sent to it from inside is ignored.
-        assert (result["status"], result["score"]) == ("graded", 5), result
+        assert (result["status"], result["score"]) == ("graded", 8), result
         return
     assert result["status"] == "ungradable" and result["reason"] in KILLERS_AFTER_Q3[name][1], result
     assert result["score"] == 3  # q1 and q3 were exported before the attack
@@ -531,7 +537,7 @@ def test_killers_end_ungradable_with_partial_credit(attack_batch, name):
 def test_structure_attacks(attack_batch, name):
     result = attack_batch["results"][name]
     expected = _structure_attacks()[name][1]
-    assert (result["status"], result["score"], result["max_score"]) == ("graded", expected, 8), result
+    assert (result["status"], result["score"], result["max_score"]) == ("graded", expected, 11), result
 
 
 @pytest.mark.parametrize("name", sorted(TAMPERING))
@@ -554,7 +560,7 @@ def test_disallowed_layers_are_described_not_named(attack_batch):
         q1 = next(q for q in attack_batch["results"][name]["questions"] if q["question"] == "q1")
         assert words in q1["tests"][0]["feedback"] and "Sneaky" not in json.dumps(attack_batch["results"][name])
     crafted = attack_batch["results"]["crafted_names"]
-    assert crafted["score"] == 2  # the crafted layer (q1) and the crafted exception (q3) lose their points
+    assert crafted["score"] == 5  # the crafted layer (q1) and the crafted exception (q3) lose their points
     q3 = next(q for q in crafted["questions"] if q["question"] == "q3")
     assert "another exception" in q3["tests"][0]["feedback"]
 
@@ -582,8 +588,8 @@ def test_crafted_and_clashing_names_stay_inside_the_output_folder(attack_batch):
     names = {p.name for p in out.iterdir()}
     assert all(set(n) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") for n in names)
     same = attack_batch["results"]["same_name"]
-    assert sorted(r["score"] for r in same) == [0, 5]  # two different notebooks, two results
-    assert attack_batch["results"]["SUM_A1_cmd_calc_A0"]["score"] == 5
+    assert sorted(r["score"] for r in same) == [0, 8]  # two different notebooks, two results
+    assert attack_batch["results"]["SUM_A1_cmd_calc_A0"]["score"] == 8
     assert attack_batch["results"]["31mred_0m"]["score"] == 0
     every = list(Path(out).rglob("*"))
     assert all(p.resolve().is_relative_to(out.resolve()) for p in every)
@@ -591,20 +597,20 @@ def test_crafted_and_clashing_names_stay_inside_the_output_folder(attack_batch):
 
 def test_faked_result_files_do_not_stick(attack_batch):
     result = attack_batch["results"]["fake_results_files"]
-    assert (result["status"], result["score"]) == ("graded", 5)
+    assert (result["status"], result["score"]) == ("graded", 8)
     assert (
         not (attack_batch["out"] / "fake.json").exists()
         and not (attack_batch["out"] / "fake_results_files.json").exists()
     )
     gradebook = (attack_batch["out"] / "gradebook.csv").read_text()
-    assert f"{result['submission']},{result['sha256']},graded,5" in gradebook
+    assert f"{result['submission']},{result['sha256']},graded,8" in gradebook
 
 
 @NEEDS_ROOT
 def test_nothing_readable_no_network_no_channel(attack_batch):
     for name in ("steal_solutions", "walk_everything", "steal_secrets", "network", "channel_writer", "channel_reader"):
         result = attack_batch["results"][name]
-        assert (result["status"], result["score"]) == ("graded", 5), result
+        assert (result["status"], result["score"]) == ("graded", 8), result
         assert result["isolation"]["level"] == "bwrap"
 
 
@@ -645,8 +651,8 @@ def test_nothing_leaks_into_results_or_the_terminal(attack_batch, full_batch):
         assert "### BEGIN SOLUTION" not in text
         assert not [word for word in INJECTED if word in text], [word for word in INJECTED if word in text]
     assert b"\x1b" not in attack_batch["raw_stdout"]
-    rows = (attack_batch["out"] / "gradebook.csv").read_text().splitlines()
-    assert not [cell for row in rows for cell in row.split(",") if cell[:1] in ("=", "+", "-", "@")]
+    rows = csv.reader(io.StringIO((attack_batch["out"] / "gradebook.csv").read_text()))
+    assert not [cell for row in rows for cell in row if cell[:1] in ("=", "+", "-", "@")]
 
 
 def test_rerun_skips_the_same_notebook_and_grades_a_different_one_of_the_same_name(attack_batch, tmp_path):
@@ -664,4 +670,4 @@ def test_rerun_skips_the_same_notebook_and_grades_a_different_one_of_the_same_na
     )
     assert "0 already graded" in changed.stdout, changed.stdout
     graded = [json.loads(p.read_text()) for p in out.glob("fast_partial-*.json")]
-    assert sorted(r["score"] for r in graded) == [0, 5]
+    assert sorted(r["score"] for r in graded) == [0, 8]

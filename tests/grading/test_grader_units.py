@@ -434,22 +434,27 @@ def test_written_questions_go_to_the_gradebook_for_people_not_into_the_score(tmp
     written = nbformat.v4.new_markdown_cell("YOUR ANSWER HERE")
     written.metadata["cnnlab"] = {"question": "q9", "points": 2, "kind": "written"}
     lab.cells.append(written)
-    assert "q9" not in question_points(lab) and question_points(lab, "written") == {"q9": 2}
+    assert "q9" not in question_points(lab) and question_points(lab, "written") == {"q6": 2, "q9": 2}
     student = s.blank()
     answer = nbformat.v4.new_markdown_cell('=HYPERLINK("x")\x1b[31m BatchNorm keeps its statistics')
     answer.metadata["cnnlab"] = {"question": "q9"}
     student.cells.append(answer)
     answers = written_answers(lab, cells_of(student))
-    assert answers == [
+    assert answers[0]["question"] == "q6" and answers[0]["answer"].endswith("YOUR ANSWER HERE")  # lab 02's own
+    assert answers[1:] == [
         {"question": "q9", "max_points": 2, "answer": '=HYPERLINK("x")[31m BatchNorm keeps its statistics'}
     ]
     result = res.SubmissionResult("dana-0123456789ab", "02", "graded", score=3, max_score=8, written=answers)
     res.write_result(tmp_path, result)
     gradescope = json.loads((tmp_path / "dana-0123456789ab" / "results.json").read_text())
     assert "BatchNorm" not in json.dumps(gradescope)  # never part of the autograder's results
-    header, row = res.gradebook_text([result]).splitlines()
-    assert header.endswith("q9 (written),q9 answer,reason,isolation")
-    assert ",,'=HYPERLINK" in row.replace('"', "")  # an empty score column, then the answer as text
+    import csv
+    import io
+
+    header, row = csv.reader(io.StringIO(res.gradebook_text([result])))  # answers may span lines
+    assert ",".join(header).endswith("q9 (written),q9 answer,reason,isolation")
+    assert row[header.index("q9 (written)")] == ""  # an empty score column, then the answer as text
+    assert row[header.index("q9 answer")].startswith("'=HYPERLINK")
 
 
 def test_a_link_anywhere_on_the_path_is_refused(tmp_path):

@@ -160,16 +160,19 @@ def test_lab_assets_are_what_the_lab_and_its_hidden_tests_load(lab):
 
 def test_readme_lists_the_written_questions_with_their_points():
     lab = nbformat.read(ROOT / "labs" / "02_mlp_vs_convnet.ipynb", as_version=4)
-    none = instructor_readme("02", lab, "cnnlab.whl", "0" * 64, "a test", True)
-    assert "no written questions" in none and "Enable Manual Grading" not in none
-    assert "scores 8 points" in none and "| Memory |" in none and "| Timeout |" in none
-    written = copy.deepcopy(lab)
-    cell = nbformat.v4.new_markdown_cell("**Question 5 (3 points, written).** Why do convolutions share weights?")
-    cell.metadata["cnnlab"] = {"question": "q5", "points": 3, "kind": "written"}
+    none = copy.deepcopy(lab)
+    none.cells = [c for c in none.cells if c.metadata.get("cnnlab", {}).get("kind") != "written"]
+    readme = instructor_readme("02", none, "cnnlab.whl", "0" * 64, "a test", True)
+    assert "no written questions" in readme and "Enable Manual Grading" not in readme
+    assert "scores 11 points" in readme and "| Memory |" in readme and "| Timeout |" in readme
+    written = copy.deepcopy(lab)  # lab 02's own written q6, and one more
+    cell = nbformat.v4.new_markdown_cell("**Question 8 (3 points, written).** Why do convolutions share weights?")
+    cell.metadata["cnnlab"] = {"question": "q8", "points": 3, "kind": "written"}
     written.cells.append(cell)
     readme = instructor_readme("02", written, "cnnlab.whl", "0" * 64, "a test", True)
-    assert "Enable Manual Grading" in readme and "worth 11 points" in readme and "scores 8 points" in readme
-    assert "| q5 | 3 | **Question 5 (3 points, written).** Why do convolutions share weights? |" in readme
+    assert "Enable Manual Grading" in readme and "worth 16 points" in readme and "scores 11 points" in readme
+    assert "| q6 | 2 | **Question 6 (2 points, written).** One of the lectures lists *translation invariance*" in readme
+    assert "| q8 | 3 | **Question 8 (3 points, written).** Why do convolutions share weights? |" in readme
 
 
 def _unzip(package: Path, folder: Path) -> None:
