@@ -16,7 +16,7 @@ from cnnlab.grading.hidden import HiddenTest
 # it: "smoke" is the stored run (tests/test_notebooks.py keeps the stored output within 3 points
 # of it); "full" is the notebook's code on all 54,000 training digits for 10 epochs (CPU, seed 0).
 # A prediction within SHIFT_TOLERANCE of either, or between them, earns its point.
-SHIFT_MEASURED = {"smoke": {"MLP": 28.2, "ConvNet": 67.5}, "full": {"MLP": 41.0, "ConvNet": 67.5}}
+SHIFT_MEASURED = {"smoke": {"MLP": 28.2, "ConvNet": 67.5}, "full": {"MLP": 41.0, "ConvNet": 74.5}}
 SHIFT_TOLERANCE = 15.0  # percentage points, as the question states
 # q7: the ConvNet's parameters over the MLP's, (a) under 0.1, (b) 0.1 to 1, (c) 1 to 3, (d) over 3.
 SIZE_CHOICES = ((0.1, "a"), (1.0, "b"), (3.0, "c"), (float("inf"), "d"))
