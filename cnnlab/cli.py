@@ -130,7 +130,8 @@ def run(args) -> int:
             notebook = execute_notebook(source, output, profile=args.profile)
         except CellExecutionError as error:
             failed += 1
-            print(f"FAILED after {time.monotonic() - started:.0f} s; executed copy with the error: {output}\n{error}")
+            failed = output.with_name(output.stem + ".failed.ipynb") if args.inplace else output
+            print(f"FAILED after {time.monotonic() - started:.0f} s; executed copy with the error: {failed}\n{error}")
             continue
         run_record = notebook.metadata["cnnlab"]["run"]
         print(

@@ -50,12 +50,18 @@ ENV_FILE = "cnnlab-autograder.env"
 
 def written_questions(lab_node) -> list[tuple[str, float, str]]:
     """``(question, points, prompt)`` of every question that people grade: the answer cells
-    whose metadata is ``{"cnnlab": {"question": ..., "points": ..., "kind": "written"}}``."""
+    whose metadata is ``{"cnnlab": {"question": ..., "points": ..., "kind": "written"}}``. The
+    prompt is the answer cell's first paragraph, or, when the cell holds only the answer
+    space, the first paragraph of the markdown cell before it."""
     found = []
-    for cell in lab_node.cells:
+    for index, cell in enumerate(lab_node.cells):
         tag = cell.metadata.get("cnnlab", {})
         if "question" in tag and tag.get("kind") == "written":
-            prompt = " ".join(cell.source.strip().split("\n\n")[0].split())
+            text = cell.source.replace("YOUR ANSWER HERE", "").strip()
+            if not text:
+                before = [c for c in lab_node.cells[:index] if c.cell_type == "markdown"]
+                text = before[-1].source.strip() if before else ""
+            prompt = " ".join(text.split("\n\n")[0].split())
             found.append((tag["question"], tag["points"], prompt[:300]))
     return found
 

@@ -26,7 +26,9 @@ def execute_notebook(
     given and ``TF_CPP_MIN_LOG_LEVEL`` set unless the caller's environment sets it. The
     notebook metadata records the run under ``metadata.cnnlab.run``: profile, device and
     seconds. Raises ``nbclient.exceptions.CellExecutionError`` on the first
-    failing cell (the executed copy is still written, with the error in it).
+    failing cell (the executed copy is still written, with the error in it). A run that fails
+    or is interrupted never overwrites ``source`` (``--inplace``): its copy goes to
+    ``NAME.failed.ipynb`` beside it. The copy is written whole or not at all.
     """
     notebook = nbformat.read(source, as_version=4)
     # TensorFlow's log level is in the kernel's environment from its start, whatever the
@@ -47,8 +49,10 @@ def execute_notebook(
         config=Config({"KernelManager": {"transport_encryption": "auto"}}),
     )
     started = time.monotonic()
+    succeeded = False
     try:
         client.execute(env=environment)
+        succeeded = True
     finally:
         from cnnlab.profiles import get_profile
         from cnnlab.runtime import device_report
@@ -59,6 +63,11 @@ def execute_notebook(
             "seconds": round(time.monotonic() - started, 1),
         }
         if output is not None:
-            Path(output).parent.mkdir(parents=True, exist_ok=True)
-            nbformat.write(notebook, output)
+            target = Path(output)
+            if not succeeded and target.resolve() == Path(source).resolve():
+                target = target.with_name(target.stem + ".failed.ipynb")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = target.with_name(f".{target.name}.tmp")
+            nbformat.write(notebook, temporary)
+            os.replace(temporary, target)
     return notebook
