@@ -67,11 +67,11 @@ class ImageFolder:
             raise ValueError(f"`validation_split` must be strictly between 0 and 1, got {validation_split!r}")
         if subset not in SPLITS:
             raise ValueError(f"`subset` must be one of {SPLITS}, got {subset!r}")
-        rng = np.random.default_rng(seed)
+        shuffler = np.random.default_rng(seed)
         chosen = []
         for label in range(len(self.class_names)):
             members = np.flatnonzero(self.labels == label)
-            members = members[rng.permutation(len(members))]
+            members = members[shuffler.permutation(len(members))]
             n_val = int(round(len(members) * validation_split))
             chosen.extend(members[:n_val] if subset == "validation" else members[n_val:])
         chosen = np.sort(np.array(chosen, dtype=int))

@@ -221,7 +221,7 @@ ANSWERS = [
 ]
 
 
-def _correlate(image, kernel):
+def _reference_correlation(image, kernel):
     """'valid' cross-correlation, from NumPy's sliding windows."""
     windows = np.lib.stride_tricks.sliding_window_view(image, kernel.shape)
     return np.einsum("ijkl,kl->ij", windows.astype("float64"), kernel.astype("float64"))
@@ -231,7 +231,7 @@ def _same_response(images, kernel):
     """A one-filter, no-bias Conv2D with 'same' padding on (N, H, W, 1) images."""
     rows, cols = kernel.shape  # Keras puts the odd extra row and column of padding after
     padded = np.pad(images[..., 0], ((0, 0), ((rows - 1) // 2, rows // 2), ((cols - 1) // 2, cols // 2)))
-    return np.stack([_correlate(image, kernel) for image in padded])[..., None]
+    return np.stack([_reference_correlation(image, kernel) for image in padded])[..., None]
 
 
 def _close(actual, expected, tolerance=1e-4) -> bool:
@@ -292,14 +292,14 @@ def _prediction(question):
 
 def correlation(exports):
     for index, (image, kernel) in enumerate(_q3_probes()):
-        if not _close(exports.array(f"q3_correlation_{index}"), _correlate(image, kernel)):
+        if not _close(exports.array(f"q3_correlation_{index}"), _reference_correlation(image, kernel)):
             return "cross_correlate is wrong on an image and kernel of other sizes ('valid' mode, kernel not flipped)"
     return None
 
 
 def true_convolution(exports):
     for index, (image, kernel) in enumerate(_q3_probes()):
-        if not _close(exports.array(f"q3_convolution_{index}"), _correlate(image, kernel[::-1, ::-1])):
+        if not _close(exports.array(f"q3_convolution_{index}"), _reference_correlation(image, kernel[::-1, ::-1])):
             return "convolve is wrong on an image and kernel of other sizes: flip the kernel in both directions"
     return None
 
@@ -335,7 +335,7 @@ def learned_kernel(exports):
 
 def multichannel(exports):
     image, kernel = _q6_probes()
-    expected = sum(_correlate(image[:, :, c], kernel[:, :, c]) for c in range(3))
+    expected = sum(_reference_correlation(image[:, :, c], kernel[:, :, c]) for c in range(3))
     if not _close(exports.array("q6_response"), expected):
         return "one filter gives one 2-D output: correlate each channel with its slice and add them"
     return None
@@ -390,15 +390,20 @@ def _fields_test(first, stacks, hint):
 
 def _composed_kernels(exports):
     pairs, image = _q10_probes()
-    results = []
+    agreements = []
     for index, (first, second) in enumerate(pairs):
         combined = exports.array(f"q10_kernel_{index}")
         expected_shape = tuple(a + b - 1 for a, b in zip(first.shape, second.shape, strict=True))
         if combined.shape != expected_shape or combined.dtype.kind not in "iuf":
-            results.append(False)
+            agreements.append(False)
             continue
-        results.append(_close(_correlate(image, combined), _correlate(_correlate(image, first), second)))
-    return results
+        agreements.append(
+            _close(
+                _reference_correlation(image, combined),
+                _reference_correlation(_reference_correlation(image, first), second),
+            )
+        )
+    return agreements
 
 
 def composed_square(exports):
