@@ -24,7 +24,9 @@ def run_cell(source: str, monkeypatch, on_colab: bool, installed: bool) -> list[
     if on_colab:
         monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "cnnlab" and not installed else FIND_SPEC(name, *a)
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "cnnlab" and not installed else FIND_SPEC(name, *a),
     )
     exec(source, {})
     return ran

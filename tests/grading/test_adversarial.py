@@ -329,10 +329,11 @@ TAMPERING = {  # name: (code, expected score)
 
 
 def grade(
-    paths: list[Path], out: Path, jobs: int, cell_timeout: int, notebook_timeout: int
+    paths: list[Path], out: Path, jobs: int, cell_timeout: int, notebook_timeout: int, *extra: str
 ) -> subprocess.CompletedProcess:
     env = {**os.environ, "CNNLAB_GRADER_SECRET": SECRET}
     options = ["--jobs", str(jobs), "--cell-timeout", str(cell_timeout), "--notebook-timeout", str(notebook_timeout)]
+    options += extra
     command = s.grade_command("02", paths, out, *options)
     return subprocess.run(command, capture_output=True, env=env, timeout=3000)
 

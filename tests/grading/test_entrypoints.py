@@ -23,11 +23,13 @@ def test_gradescope_single_submission(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(results.read_text())
-    assert report["score"] == 5 and {t["name"]: t["score"] for t in report["tests"]} == {
+    assert report["score"] == 8 and {t["name"]: t["score"] for t in report["tests"]} == {
         "q1": 2,
         "q2": 0,
         "q3": 1,
         "q4": 2,
+        "q5": 2,
+        "q7": 1,
     }
     assert "FAIL" in next(t["output"] for t in report["tests"] if t["name"] == "q2")
 

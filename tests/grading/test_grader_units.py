@@ -154,7 +154,7 @@ def test_assembly_takes_only_answers_and_added_cells():
         for c in built.cells
         if "question" in c.metadata.get("cnnlab", {})
     }
-    assert points == {"q1": 2, "q2": 3, "q3": 1, "q4": 2}
+    assert points == {"q1": 2, "q2": 3, "q3": 1, "q4": 2, "q5": 2, "q6": 2, "q7": 1}  # q6 is written
 
 
 def test_assembly_refuses_unknown_export_anchor():

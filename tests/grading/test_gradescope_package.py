@@ -261,21 +261,23 @@ def test_setup_leaves_the_course_files_to_root_alone(autograder):
 @pytest.mark.timeout(3600)
 def test_the_solution_scores_full_marks(autograder):
     report, stdout = _run(autograder, s.solution())
-    assert report["score"] == 8 and {t["name"]: t["score"] for t in report["tests"]} == {
+    assert report["score"] == 11 and {t["name"]: t["score"] for t in report["tests"]} == {
         "q1": 2,
         "q2": 3,
         "q3": 1,
         "q4": 2,
+        "q5": 2,
+        "q7": 1,
     }
     assert all(t["visibility"] == "after_published" and t["status"] == "passed" for t in report["tests"])
-    assert stdout.strip().endswith("8/8 graded")
+    assert stdout.strip().endswith("11/11 graded")
 
 
 @NEEDS_ROOT
 @pytest.mark.timeout(3600)
 def test_the_blank_lab_scores_zero(autograder):
     report, _ = _run(autograder, s.blank())
-    assert report["score"] == 0 and len(report["tests"]) == 4
+    assert report["score"] == 0 and len(report["tests"]) == 6
     assert report["output"] == "Graded." and all(t["status"] == "failed" for t in report["tests"])
 
 
@@ -289,6 +291,8 @@ def test_a_crash_after_q3_keeps_the_credit_earned_before_it(autograder):
         "q2": 0,
         "q3": 1,
         "q4": 0,
+        "q5": 0,
+        "q7": 0,
     }
     assert report["output"].startswith("Ungradable (crash")
 

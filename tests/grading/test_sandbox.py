@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from cnnlab.grading.limits import Limits
 from cnnlab.grading.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
+DATA = os.environ.get("CNNLAB_DATA", "/nonexistent")
 NEEDS_BWRAP = pytest.mark.skipif(os.geteuid() != 0, reason="the bwrap and uid levels need root (CI runs as root)")
 
 PROBE = r"""
@@ -103,12 +105,16 @@ def bwrap_probe(tmp_path_factory, host_shm):
 def test_the_sandbox_sees_only_its_allow_list(bwrap_probe):
     seen = bwrap_probe["seen"]
     assert bwrap_probe["report"].state == "finished", bwrap_probe["report"]
+    # Only the system's folders and the first folder of each path the allow-list binds (Python,
+    # the virtual environment, the package, the data), wherever the checkout was cloned.
+    bound = [ROOT, Path(sys.prefix), Path(sys.base_prefix), Path(os.path.realpath(sys.executable)), Path(DATA)]
     assert set(seen["root"]) <= {"usr", "lib", "lib64", "lib32", "libx32", "etc", "proc", "dev", "tmp", "run",
-                                 "submission", "exports", "root", "work", "opt", "home", "bin"}  # fmt: skip
+                                 "submission", "exports", "bin"} | {path.parts[1] for path in bound}  # fmt: skip
     # The checkout is reduced to the cnnlab package (and the virtual environment, when it lives there).
     assert set(seen["project"] or []) <= {"cnnlab", ".venv"}
     assert not {"solutions", ".git", "labs", "tests"} & set(seen["project"] or [])
-    assert set(seen["home_of_root"] or []) <= {".pyenv"}  # nothing else of /root
+    under_root = {path.parts[2] for path in bound if path.parts[1] == "root" and len(path.parts) > 2}
+    assert set(seen["home_of_root"] or []) <= under_root  # nothing else of /root
     assert seen["data_readable"] and not seen["data_writable"]
 
 
