@@ -213,9 +213,17 @@ def test_lab03(capsys):
     reference = keras.applications.VGG16(weights=None)
     a = solution_answers("03_vgg_and_classics", reference=reference)
     assert verdict(capsys, lab03.q1, a["build_vgg16"])[0]
-    assert verdict(capsys, lab03.q2, a["total_activations"], a["megabytes_per_image"])[0]
-    assert verdict(capsys, lab03.q3, a["residual_block"])[0]
-    assert verdict(capsys, lab03.q4, a["build_small_vgg"])[0]
+    assert verdict(capsys, lab03.q2, a["padding_guess"])[0]
+    assert verdict(capsys, lab03.q3, a["build_lecture_vgg16"], a["lecture_block5_shape"], a["lecture_parameters"])[0]
+    assert verdict(capsys, lab03.q4, a["total_activations"], a["megabytes_per_image"])[0]
+    assert verdict(capsys, lab03.q5, a["adam_bytes_per_parameter"])[0]
+    assert verdict(capsys, lab03.q7, a["residual_block"])[0]
+    assert verdict(capsys, lab03.q8, a["reduction_guess"])[0]
+    assert verdict(capsys, lab03.q9, a["inception_cost"])[0]
+    assert verdict(capsys, lab03.q10, a["conv_costs"])[0]
+    assert verdict(capsys, lab03.q11, a["build_small_vgg"])[0]
+    assert verdict(capsys, lab03.q12, a["top_k_accuracy"])[0]
+    answers = ("15,237,608", "15237608", "37,694,248", "37694248", "(1, 1, 512)", "1x1x512", "163,328", "387,072")
 
     def unnamed_vgg16(input_shape=(224, 224, 3), num_classes=1000):
         model = a["build_vgg16"](input_shape, num_classes)
@@ -225,10 +233,28 @@ def test_lab03(capsys):
 
     ok, out = verdict(capsys, lab03.q1, unnamed_vgg16)
     assert not ok and "load by name" in out
-    ok, out = verdict(capsys, lab03.q2, 24_000_000, 93.0)
+    for guess in (None, "e", 3):  # predictions: only the form is checked
+        assert not verdict(capsys, lab03.q2, guess)[0] and not verdict(capsys, lab03.q8, guess)[0]
+    assert verdict(capsys, lab03.q2, "a")[0] and verdict(capsys, lab03.q5, 12)[0]  # a wrong prediction passes
+    ok, out = verdict(capsys, lab03.q5, 12.5)
+    assert not ok and "whole number" in out
+
+    def padded_slide(input_shape=(224, 224, 3), num_classes=1000):
+        return cnnlab.models.vgg("D", input_shape=input_shape, num_classes=num_classes)
+
+    padded = padded_slide()
+    shape, parameters = tuple(padded.get_layer("block5_pool").output.shape[1:]), padded.count_params()
+    ok, out = verdict(capsys, lab03.q3, padded_slide, shape, parameters)
+    assert not ok and "padding" in out
+    slide = a["build_lecture_vgg16"]
+    ok, out = verdict(capsys, lab03.q3, slide, (7, 7, 512), a["lecture_parameters"])
+    assert not ok and "last pooling" in out and not any(answer in out for answer in answers)
+    ok, out = verdict(capsys, lab03.q4, 24_000_000, 93.0)
     assert not ok and "slide" in out
-    ok, out = verdict(capsys, lab03.q2, a["total_activations"] + 25_088, (a["total_activations"] + 25_088) * 4 / 1e6)
-    assert not ok and "Flatten" in out and "15,237,608" not in out and "15237608" not in out
+    ok, out = verdict(capsys, lab03.q4, a["total_activations"] + 25_088, (a["total_activations"] + 25_088) * 4 / 1e6)
+    assert not ok and "Flatten" in out and not any(answer in out for answer in answers)
+    ok, out = verdict(capsys, lab03.q4, a["total_activations"], a["total_activations"] * 4 / 2**20)
+    assert not ok and "10^6" in out
 
     def no_projection(x, filters, stride=1):
         y = keras.layers.Conv2D(filters, 3, strides=stride, padding="same")(x)
@@ -237,10 +263,29 @@ def test_lab03(capsys):
         y = keras.layers.BatchNormalization()(y)
         return keras.layers.ReLU()(keras.layers.Add()([y, x]))
 
-    ok, out = verdict(capsys, lab03.q3, no_projection)
+    ok, out = verdict(capsys, lab03.q7, no_projection)
     assert not ok
-    ok, out = verdict(capsys, lab03.q4, lambda: cnnlab.models.vgg("A", input_shape=(32, 32, 3), num_classes=10))
+
+    def naive_with_projection(height, width, channels, f1, f3r, f3, f5r, f5, pool_proj, reductions=True):
+        weights, macs = a["inception_cost"](height, width, channels, f1, f3r, f3, f5r, f5, pool_proj, reductions)
+        extra = 0 if reductions else channels * pool_proj
+        return weights + extra, macs + height * width * extra
+
+    ok, out = verdict(capsys, lab03.q9, naive_with_projection)
+    assert not ok and "without them" in out
+
+    def depthwise_only(height, width, c_in, c_out, kernel):
+        standard, _ = a["conv_costs"](height, width, c_in, c_out, kernel)
+        return standard, (kernel * kernel * c_in, height * width * kernel * kernel * c_in)
+
+    ok, out = verdict(capsys, lab03.q10, depthwise_only)
+    assert not ok and "depthwise-separable weights" in out
+    ok, out = verdict(capsys, lab03.q11, lambda: cnnlab.models.vgg("A", input_shape=(32, 32, 3), num_classes=10))
     assert not ok and "under 3 million" in out
+    ok, out = verdict(capsys, lab03.q12, lambda p, y, k=5: float(np.mean(np.argsort(p, axis=1)[:, :k] == y[:, None])))
+    assert not ok and "k=1" in out
+    source = Path(lab03.__file__).read_text()
+    assert not any(answer in source or answer.replace(",", "") in source for answer in answers)
 
 
 def test_lab04(capsys):
@@ -249,7 +294,9 @@ def test_lab04(capsys):
         capsys, lab04.q1, a["cross_entropy"], a["l1_loss"], a["l2_loss"], a["smooth_l1_loss"], a["huber_loss"]
     )[0]
     assert verdict(capsys, lab04.q2, a["sgd_step"], a["momentum_step"], a["adam_step"])[0]
-    assert verdict(capsys, lab04.q3, a["build_regularized_convnet"])[0]
+    assert verdict(capsys, lab04.q5, a["build_regularized_convnet"])[0]
+    assert verdict(capsys, lab04.q9, a["learning_rate_range_test"])[0]
+    assert verdict(capsys, lab04.q10, a["plateau_schedule"])[0]
 
     def summed_cross_entropy(y, p):
         return float(np.sum(-np.sum(y * np.log(np.clip(p, 1e-7, 1)), axis=-1)))
@@ -268,12 +315,59 @@ def test_lab04(capsys):
     assert not ok and "bias corrections" in out
     ok, out = verdict(
         capsys,
-        lab04.q3,
-        lambda dropout=0.0, weight_decay=0.0, batchnorm=False: a["build_regularized_convnet"](
-            0.5, weight_decay, batchnorm
-        ),
+        lab04.q5,
+        lambda dropout=0.0, l2=0.0, batchnorm=False: a["build_regularized_convnet"](0.5, l2, batchnorm),
     )
     assert not ok and "no Dropout" in out
+
+    def range_test_without_stopping(model, x, y, start, stop, steps, batch_size=64, seed=0):
+        rng, rates, losses = np.random.default_rng(seed), np.geomspace(start, stop, steps), []
+        for rate in rates:
+            model.optimizer.learning_rate = rate
+            batch = rng.choice(len(x), batch_size, replace=False)
+            losses.append(float(model.train_on_batch(x[batch], y[batch], return_dict=True)["loss"]))
+        return rates, np.array(losses)
+
+    ok, out = verdict(capsys, lab04.q9, range_test_without_stopping)
+    assert not ok and "4 x the lowest" in out
+
+    def plateau_against_the_previous_epoch(losses, learning_rate, factor=0.1, patience=2, min_delta=1e-4):
+        rates, previous, waited = [], None, 0
+        for loss in losses:
+            rates.append(learning_rate)
+            waited = 0 if previous is None or loss < previous - min_delta else waited + 1
+            if waited >= patience:
+                learning_rate, waited = learning_rate * factor, 0
+            previous = loss
+        return rates
+
+    ok, out = verdict(capsys, lab04.q10, plateau_against_the_previous_epoch)
+    assert not ok and "best" in out
+    guesses = {
+        lab04.q3: a["closest_guess"],
+        lab04.q4: a["saturation_guess"],
+        lab04.q6: a["label_preserving"],
+        lab04.q7: a["below_guess"],
+        lab04.q11: a["shift_guess"],
+        lab04.q12: a["grey_levels_guess"],
+    }
+    for check, guess in guesses.items():  # the form only: a right answer and a wrong one look alike
+        ok, out = verdict(capsys, check, guess)
+        assert ok and "recorded" in out and "right" not in out and "wrong" not in out
+    wrong = {lab04.q3: "c", lab04.q4: "aaa", lab04.q6: "abcdef", lab04.q7: "", lab04.q11: "a", lab04.q12: 11.0}
+    for check, guess in wrong.items():
+        ok, out = verdict(capsys, check, guess)
+        assert ok and "recorded" in out
+    for check, guess, hint in (
+        (lab04.q3, "d", "one of the letters"),
+        (lab04.q4, "ab", "3 letters"),
+        (lab04.q6, "bb", "twice"),
+        (lab04.q7, None, "assign your answer"),
+        (lab04.q12, "4", "a number"),
+        (lab04.q12, -1.0, "positive"),
+    ):
+        ok, out = verdict(capsys, check, guess)
+        assert not ok and hint in out, out
 
 
 def test_lab05(capsys):

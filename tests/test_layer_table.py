@@ -119,6 +119,16 @@ def test_inception_3a_weights_without_biases():
     table = layer_table(models.inception_3a())
     assert table.total_params_no_bias == 163_328
     assert table.rows[-1].output_shape == (28, 28, 256)
+    assert table.total_macs == 28 * 28 * 163_328  # the lecture's GoogLeNet table: "128M" ops
+
+
+def test_inception_3a_without_reductions():
+    """Figure 2(a) of the paper with 3a's widths: every branch sees all 192 channels."""
+    table = layer_table(models.inception_3a(reductions=False))
+    weights = 192 * 64 + 9 * 192 * 128 + 25 * 192 * 32
+    assert table.total_params_no_bias == weights == 387_072
+    assert table.total_macs == 28 * 28 * weights  # 303 M, 2.4 times the reduced module's 128 M
+    assert table.rows[-1].output_shape == (28, 28, 64 + 128 + 32 + 192)
 
 
 def test_resnet50_against_vgg16(vgg16_table):

@@ -159,6 +159,44 @@ def test_lab02_predictions_come_before_what_they_predict_and_the_readings_quote_
         assert abs(float(accuracy) - hidden.SHIFT_MEASURED["smoke"][network]) <= 3, (network, accuracy)
 
 
+def test_lab04_predictions_come_before_what_they_predict_and_the_readings_quote_the_stored_numbers():
+    """Lab 04: each prediction has its check right after it and, later, the cell that measures
+    it (tagged report), and nothing before it names its variable; the readings and the written
+    answer are solution-only; every percentage and every number with three decimals that they
+    quote is one the stored outputs show; and the stored eigenvalue and lighting measurement are
+    the ones question 12 is graded against."""
+    from cnnlab.grading.trusted import load_hidden_tests
+
+    solution = nbformat.read(ROOT / "solutions" / "04_training_and_regularization.ipynb", 4)
+    lab = nbformat.read(ROOT / "labs" / "04_training_and_regularization.ipynb", 4)
+    hidden = load_hidden_tests(str(ROOT / "solutions" / "hidden" / "lab04.py"))
+    tags = [c.metadata.get("cnnlab", {}) for c in solution.cells]
+    predictions = {tag["question"]: i for i, tag in enumerate(tags) if tag.get("kind") == "prediction"}
+    assert set(predictions) == {"q3", "q4", "q7", "q11", "q12"}
+    for question, i in predictions.items():
+        variable = solution.cells[i].source.split("=")[0].strip()
+        assert all(variable not in c.source for c in solution.cells[:i] if c.cell_type == "code")
+        assert tags[i + 1].get("check") == question
+        assert "report" in solution.cells[i + 2].metadata.get("tags", []) or (
+            "report" in solution.cells[i + 3].metadata.get("tags", [])  # q4, q7: data loaded or models trained first
+        ), question
+    assert [t["question"] for t in tags if t.get("kind") == "written"] == ["q8"]
+    readings = [j for j, c in enumerate(solution.cells) if c.cell_type == "markdown" and BEGIN in c.source]
+    assert len(readings) >= 8
+    student = {c.id: c.source for c in lab.cells}
+    assert all(student[solution.cells[j].id].endswith("YOUR ANSWER HERE") for j in readings)
+    stored = "\n".join(_stored_text(c) for c in solution.cells)
+    quoted = {
+        number
+        for j in readings
+        for number in re.findall(r"\d+\.\d+%|\d+\.\d{3,}|\d{1,3}(?:,\d{3})+", solution.cells[j].source.split(BEGIN)[1])
+    }
+    assert quoted and not [n for n in quoted if n not in stored], [n for n in quoted if n not in stored]
+    assert f"[{hidden.CIFAR_SUBSET_LAMBDA_1}" in stored
+    measured = re.search(r"along the first component: ([\d.]+) grey levels", stored)
+    assert measured and abs(float(measured.group(1)) - hidden.GREY_LEVELS) < 0.1
+
+
 def test_lab05_predictions_come_before_what_they_predict_and_conclusions_are_the_students():
     solution = nbformat.read(ROOT / "solutions" / "05_transfer_learning.ipynb", 4)
     lab = nbformat.read(ROOT / "labs" / "05_transfer_learning.ipynb", 4)
@@ -174,6 +212,31 @@ def test_lab05_predictions_come_before_what_they_predict_and_conclusions_are_the
     assert len(conclusions) >= 4  # three readings of the results and the written question
     student = {c.id: c.source for c in lab.cells}
     assert all(student[solution.cells[j].id].endswith("YOUR ANSWER HERE") for j in conclusions)
+
+
+def test_lab03_asks_before_it_tells_and_corrects_the_lectures():
+    """Predictions come before the cells that reveal them, conclusions are the solution's alone,
+    and the lectures' errors are named where students meet them."""
+    solution = nbformat.read(ROOT / "solutions" / "03_vgg_and_classics.ipynb", 4)
+    lab = {c.id: c for c in nbformat.read(ROOT / "labs" / "03_vgg_and_classics.ipynb", 4).cells}
+    tags = [c.metadata.get("cnnlab", {}) for c in solution.cells]
+    predictions = [i for i, tag in enumerate(tags) if tag.get("kind") == "prediction"]
+    assert len(predictions) >= 2 and sum(tag.get("kind") == "written" for tag in tags) >= 1
+    for i in predictions:
+        variable = solution.cells[i].source.split("=")[0].strip()
+        assert all(variable not in c.source for c in solution.cells[:i] if c.cell_type == "code")
+        assert tags[i + 1].get("check") == tags[i]["question"]
+        assert any("report" in c.metadata.get("tags", []) for c in solution.cells[i + 2 :])  # the result, after
+    conclusions = [c for c in solution.cells if c.cell_type == "markdown" and BEGIN in c.source]
+    assert len(conclusions) >= 6  # five readings of results and the written question
+    assert all(lab[c.id].source.endswith("YOUR ANSWER HERE") for c in conclusions)
+    text = "\n".join(c.source for c in lab.values() if c.cell_type == "markdown")
+    assert "five depths" not in text and "A-LRN" in text  # the paper's Table 1 has six configurations
+    assert "GoogLeNet won it" in text  # not VGG, whatever one lecture says
+    assert "0.0001" in text and "1e-5" in text  # ResNet's weight decay: the paper's, and the slide's
+    assert "ZeroPadding2D((1, 1))" in text and "the slide's does not" in text  # not passed off as the slide's code
+    stored = "\n".join(o.get("text", "") for c in solution.cells for o in c.get("outputs", []))
+    assert "0.000 GMACs" not in stored
 
 
 def test_lab01_predictions_come_before_their_reveal_and_the_lab_holds_no_answer():

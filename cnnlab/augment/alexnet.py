@@ -9,9 +9,9 @@
 
 The scale of the pixel values matters. The shift is a_i times an eigenvalue, a *variance*:
 measure the pixels in a unit twice as large and the eigenvalues grow four times, the image
-only twice. The paper does not state the unit; its reference implementations (Facebook's
-fb.resnet.torch, copied by the PyTorch and MMPretrain versions: ImageNet eigenvalues 0.2175,
-0.0188, 0.0045) take pixels in [0, 1]. Then a_1*l_1 has a standard deviation of
+only twice. The paper does not state the unit. The implementation of the recipe that most
+others copy, in Facebook's fb.resnet.torch (ImageNet eigenvalues 0.2175, 0.0188, 0.0045),
+takes pixels in [0, 1]. Then a_1*l_1 has a standard deviation of
 0.1 x 0.2175 = 0.022 of the range, 5.5 grey levels out of 255: a small change of lighting.
 With the eigenvalues of 0..255 pixels (about 14,000 on ImageNet, 11,000 on CIFAR-10) the
 same formula shifts pixels by a thousand grey levels and more. So here the eigenvalues are

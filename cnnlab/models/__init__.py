@@ -2,7 +2,7 @@
 
 from cnnlab.models.alexnet import LocalResponseNormalization, alexnet
 from cnnlab.models.efficientnet import efficientnet_lite0, efficientnet_lite0_preprocess, mbconv_block
-from cnnlab.models.inception import inception_3a, inception_module
+from cnnlab.models.inception import inception_3a, inception_module, inception_module_naive
 from cnnlab.models.lenet import lenet5
 from cnnlab.models.mlp import convnet, mlp
 from cnnlab.models.resnet import basic_block, bottleneck_block, small_resnet
@@ -20,6 +20,7 @@ __all__ = [
     "efficientnet_lite0_preprocess",
     "inception_3a",
     "inception_module",
+    "inception_module_naive",
     "lenet5",
     "mbconv_block",
     "mlp",

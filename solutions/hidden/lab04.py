@@ -1,9 +1,13 @@
 """Hidden tests for lab 04, training and regularization. Instructor material: never shipped to students.
 
-The export cells run the student's losses, optimizer steps and model builder on probes the
-public checks do not use, and save plain data. The tests below run in the grader's trusted
-process: the losses are recomputed with NumPy, the optimizer steps with Keras's own
-optimizers, and the models are rebuilt through the allow-list. Hints never contain expected values.
+The export cells run the student's losses, optimizer steps, model builder, range test and
+plateau schedule on probes the public checks do not use, and save plain data. The tests below
+run in the grader's trusted process: the losses are recomputed with NumPy, the optimizer steps
+with Keras's own optimizers, the models are read as the grader's NumPy networks, the range
+test's rates and stopping rule are worked out from their definition, and ReduceLROnPlateau's
+rule is replayed in plain Python. The closest optimizer of question 3 is found by running the
+three optimizers here; the other predictions are compared with what the smoke run shows (the
+notebook asserts each). Hints never contain expected values.
 """
 
 from inspect import getsource
@@ -16,7 +20,40 @@ STEPS = 4
 SGD_RATE = 0.05
 MOMENTUM_RATE, MOMENTUM = 0.05, 0.8
 ADAM = dict(learning_rate=0.01, beta_1=0.8, beta_2=0.99)
-CONFIGS = {"plain": {}, "dropout": {"dropout": 0.25}, "decay": {"weight_decay": 1e-3}, "batchnorm": {"batchnorm": True}}
+CONFIGS = {"plain": {}, "dropout": {"dropout": 0.25}, "penalty": {"l2": 1e-3}, "batchnorm": {"batchnorm": True}}
+# Question 3's experiment, as the notebook runs it: 30 steps on f(w) = (w0^2 + 25 w1^2) / 2 from (-4, 1).
+VALLEY = dict(start=(-4.0, 1.0), steps=30, sgd_rate=0.07, momentum_rate=0.07, momentum=0.5, adam_rate=0.3)
+# What the smoke run shows (each asserted in the notebook): the sigmoid network's first-layer
+# gradient over 1,000 times smaller than its last, tanh's and ReLU's within a factor of 10;
+# training accuracy below validation accuracy for dropout and augmentation only; the augmented
+# ConvNet losing more than 2 points but less than half the baseline's loss at a 4-pixel shift.
+PREDICTIONS = {"q4": ("saturation_guess", "caa"), "q7": ("below_guess", "be"), "q11": ("shift_guess", "b")}
+LABEL_PRESERVING = set("bde")  # rotations up to 10 degrees, shifts up to 3 pixels, zooms up to 10%
+# The CIFAR-10 subset's largest eigenvalue, pixels in [0, 1] (the notebook prints it, NBVAL-checked),
+# and question 12's answer: alpha's standard deviation x lambda_1 x 255 grey levels.
+CIFAR_SUBSET_LAMBDA_1 = 0.1724
+GREY_LEVELS = 0.1 * CIFAR_SUBSET_LAMBDA_1 * 255
+GREY_LEVELS_TOLERANCE = 1.0
+# Range-test probes: (start, stop, steps, batch size, seed); the first blows up before `stop`, the second does not.
+RANGE_PROBES = {"wide": (2e-3, 500.0, 30, 24, 3), "narrow": (1e-4, 1e-2, 12, 16, 5)}
+# Plateau probes: (validation losses, learning rate, options).
+PLATEAU_PROBES = [
+    ([0.9, 0.7, 0.71, 0.72, 0.69, 0.70, 0.68, 0.685, 0.681, 0.679, 0.5], 0.1, {}),
+    ([1.0, 0.99995, 0.99993, 0.5, 0.6, 0.7, 0.4], 0.3, {"factor": 0.5}),
+    ([3.0, 2.0, 2.1, 2.2, 2.3, 1.0, 1.1, 1.2, 1.3, 1.4], 0.3, {"patience": 3}),
+    ([1.0, 1.1, 0.95, 0.94, 0.97, 0.90, 0.89, 0.85], 1.0, {"factor": 0.2, "patience": 1, "min_delta": 0.02}),
+]
+# What a student must never find in the public checks or in the lab (tests/test_no_answers.py).
+ANSWERS = [
+    'closest_guess = "b"',
+    'saturation_guess = "caa"',
+    'label_preserving = "bde"',
+    'below_guess = "be"',
+    'shift_guess = "b"',
+    "0.1 * 0.1724 * 255",
+    "loss > 4 * min(losses)",
+    "loss < best - min_delta",
+]
 
 
 # Probes: seeded inputs. Each export cell defines and calls the very function below (its source
@@ -38,6 +75,24 @@ def _gradient_probes(steps=STEPS):
 
     rng = numpy.random.default_rng(4201)
     return rng.normal(size=5).astype("float32"), [rng.normal(size=5).astype("float32") for _ in range(steps)]
+
+
+def _range_probe():
+    """A softmax regression with zero weights (its first loss is log 3 exactly) on three blobs."""
+    import keras
+    import numpy
+
+    rng = numpy.random.default_rng(4901)
+    labels = rng.integers(0, 3, 240)
+    x = (rng.normal(size=(240, 5)) + 3.0 * numpy.eye(3, 5)[labels]).astype("float32")
+    inputs = keras.Input((5,))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", kernel_initializer="zeros")(inputs))
+    model.compile(loss="sparse_categorical_crossentropy", optimizer=keras.optimizers.SGD())
+    return model, x, labels
+
+
+def _export_guess(question, variable):
+    return f"export_value('{question}_guess', {variable})"
 
 
 EXPORTS = [
@@ -75,13 +130,40 @@ EXPORTS = [
         "    _path.append(_np.asarray(_w, dtype='float64'))\n"
         "export_array('q2_adam', _np.stack(_path))",
     ),
+    ("q3", "q3", _export_guess("q3", "closest_guess")),
+    ("q4", "q4", _export_guess("q4", "saturation_guess")),
     (
-        "q3",
-        "q3",
+        "q5",
+        "q5",
         f"for _name, _arguments in {CONFIGS!r}.items():\n"
-        "    export_model(f'q3_{_name}', build_regularized_convnet(**_arguments))",
+        "    export_model(f'q5_{_name}', build_regularized_convnet(**_arguments))",
     ),
+    ("q6", "q6", "export_value('q6_letters', label_preserving)"),
+    ("q7", "q7", _export_guess("q7", "below_guess")),
+    (
+        "q9",
+        "q9",
+        getsource(_range_probe) + "import numpy as _np\n"
+        f"for _name, (_start, _stop, _steps, _batch, _seed) in {RANGE_PROBES!r}.items():\n"
+        "    _model, _x, _y = _range_probe()\n"
+        "    _rates, _losses = learning_rate_range_test(_model, _x, _y, _start, _stop, _steps, batch_size=_batch, seed=_seed)\n"
+        "    export_array(f'q9_{_name}_rates', _np.asarray(_rates, dtype='float64'))\n"
+        "    export_array(f'q9_{_name}_losses', _np.asarray(_losses, dtype='float64'))\n"
+        "    export_value(f'q9_{_name}_rate_after', float(keras.ops.convert_to_numpy(_model.optimizer.learning_rate)))\n"
+        "del _model, _x, _y",
+    ),
+    (
+        "q10",
+        "q10",
+        f"export_value('q10_schedules', [[float(_r) for _r in plateau_schedule(_losses, _rate, **_options)] "
+        f"for _losses, _rate, _options in {PLATEAU_PROBES!r}])",
+    ),
+    ("q11", "q11", _export_guess("q11", "shift_guess")),
+    ("q12", "q12", "export_value('q12_guess', float(grey_levels_guess))"),
 ]
+
+
+# -- 1. losses -----------------------------------------------------------------------------------
 
 
 def _huber(targets, predictions, delta):
@@ -126,7 +208,11 @@ def huber_losses(exports):
     return None
 
 
+# -- 2. optimizers -------------------------------------------------------------------------------
+
+
 def _keras_path(optimizer):
+    # Keras's own optimizers are the reference the question names (this imports TensorFlow here).
     import keras
 
     w0, gradients = _gradient_probes()
@@ -168,6 +254,60 @@ def adam(exports):
     return None
 
 
+def _valley_distances() -> dict[str, float]:
+    """Question 3's three runs, each optimizer written out here in NumPy (Keras's forms)."""
+    gradient = lambda w: np.array([w[0], 25.0 * w[1]])  # noqa: E731
+    start = np.array(VALLEY["start"])
+    sgd_w, momentum_w, velocity = start.copy(), start.copy(), np.zeros(2)
+    adam_w, m, v = start.copy(), np.zeros(2), np.zeros(2)
+    for t in range(1, VALLEY["steps"] + 1):
+        sgd_w = sgd_w - VALLEY["sgd_rate"] * gradient(sgd_w)
+        velocity = VALLEY["momentum"] * velocity - VALLEY["momentum_rate"] * gradient(momentum_w)
+        momentum_w = momentum_w + velocity
+        g = gradient(adam_w)
+        m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g**2
+        alpha = VALLEY["adam_rate"] * np.sqrt(1 - 0.999**t) / (1 - 0.9**t)
+        adam_w = adam_w - alpha * m / (np.sqrt(v) + 1e-7)
+    return {"a": np.linalg.norm(sgd_w), "b": np.linalg.norm(momentum_w), "c": np.linalg.norm(adam_w)}
+
+
+def _letter(exports, question) -> str | None:
+    guess = exports.value(f"{question}_guess")
+    return guess.strip().lower() if isinstance(guess, str) else None
+
+
+def closest_optimizer(exports):
+    distances = _valley_distances()
+    guess = _letter(exports, "q3")
+    if guess not in distances:
+        return "`closest_guess` must hold one of the letters the question offers"
+    if guess != min(distances, key=distances.get):
+        return "this prediction is not what the three runs did: compare it with the distances printed below it"
+    return None
+
+
+def _prediction_test(question):
+    variable, key = PREDICTIONS[question]
+
+    def test(exports):
+        guess = exports.value(f"{question}_guess")
+        if not isinstance(guess, str):
+            return f"`{variable}` must hold the letters the question offers"
+        letters = guess.replace(",", "").replace(" ", "").lower()
+        if question == "q7":  # a set of variants: any order
+            letters = "".join(sorted(letters))
+        if letters != key:
+            if question == "q4":
+                return "this prediction is not what the three networks did: compare it with the ratios printed below it"
+            return "this prediction is not what the run showed: compare it with the run below it in the notebook"
+        return None
+
+    return test
+
+
+# -- 3. regularization ---------------------------------------------------------------------------
+
+
 def _lecture_convnet_parameters() -> int:
     conv1 = (5 * 5 * 1 + 1) * 32
     conv2 = (3 * 3 * 32 + 1) * 64
@@ -175,55 +315,184 @@ def _lecture_convnet_parameters() -> int:
     return conv1 + conv2 + (flat * flat * 64 + 1) * 256 + (256 + 1) * 10
 
 
-def _count(model, kind):
-    import keras
-
-    return sum(isinstance(layer, getattr(keras.layers, kind)) for layer in model.layers)
-
-
 def plain_convnet(exports):
-    model = exports.model("q3_plain")
-    if _count(model, "Dropout") or _count(model, "BatchNormalization"):
+    network = exports.network("q5_plain")
+    if network.layers_of("Dropout") or network.layers_of("BatchNormalization"):
         return "with the default arguments there must be no Dropout or BatchNormalization"
-    if model.count_params() != _lecture_convnet_parameters():
+    if network.parameters != _lecture_convnet_parameters():
         return "with the default arguments the network must be the lecture ConvNet"
+    if any(layer.config.get("kernel_regularizer") for layer in network.layers):
+        return "with the default arguments no kernel may carry a regularizer"
     return None
 
 
 def dropout_layers(exports):
-    import keras
-
-    model = exports.model("q3_dropout")
-    rates = [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
-    if len(rates) != 3 or any(abs(rate - CONFIGS["dropout"]["dropout"]) > 1e-9 for rate in rates):
+    rates = [layer.config.get("rate") for layer in exports.network("q5_dropout").layers_of("Dropout")]
+    if len(rates) != 3 or any(not isinstance(r, float) or abs(r - CONFIGS["dropout"]["dropout"]) > 1e-9 for r in rates):
         return "dropout: one Dropout layer after each pooling layer and one after the hidden dense layer, at the given rate"
     return None
 
 
-def weight_decay(exports):
-    import keras
+def _l2_strength(layer):
+    regularizer = layer.config.get("kernel_regularizer")
+    if not isinstance(regularizer, dict) or regularizer.get("class_name") != "L2":
+        return None
+    return (regularizer.get("config") or {}).get("l2")
 
-    model = exports.model("q3_decay")
-    kernels = [layer for layer in model.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
-    strength = CONFIGS["decay"]["weight_decay"]
-    regularizers = [getattr(layer.kernel_regularizer, "l2", None) for layer in kernels]
-    if len(kernels) != 4 or any(r is None or abs(r - strength) > 1e-9 for r in regularizers):
-        return "weight_decay: an L2 regularizer of the given strength on the kernel of every Conv2D and Dense layer"
+
+def l2_penalty(exports):
+    network = exports.network("q5_penalty")
+    kernels = network.layers_of("Conv2D") + network.layers_of("Dense")
+    strength = CONFIGS["penalty"]["l2"]
+    strengths = [_l2_strength(layer) for layer in kernels]
+    if len(kernels) != 4 or any(not isinstance(s, float) or abs(s - strength) > 1e-9 for s in strengths):
+        return "l2: an L2 regularizer of the given strength on the kernel of every Conv2D and Dense layer"
     return None
 
 
-def batchnorm(exports):
-    import keras
+def _is_relu(layer) -> bool:
+    return layer.kind == "ReLU" or (layer.kind == "Activation" and layer.config.get("activation") == "relu")
 
-    model = exports.model("q3_batchnorm")
-    layers = model.layers
-    normalised = [i for i, layer in enumerate(layers) if isinstance(layer, keras.layers.BatchNormalization)]
+
+def batchnorm(exports):
+    layers = [layer for layer in exports.network("q5_batchnorm").layers if layer.kind != "InputLayer"]
+    normalised = [i for i, layer in enumerate(layers) if layer.kind == "BatchNormalization"]
     if len(normalised) != 2:
         return "batchnorm: one BatchNormalization layer per convolution"
     for i in normalised:
         convolution = layers[i - 1]
-        if not isinstance(convolution, keras.layers.Conv2D) or convolution.activation.__name__ != "linear":
+        if convolution.kind != "Conv2D" or convolution.config.get("activation") not in (None, "linear"):
             return "batchnorm: normalize the convolution's output before its ReLU (the Conv2D itself has no activation)"
+        if i + 1 >= len(layers) or not _is_relu(layers[i + 1]):
+            return "batchnorm: the ReLU comes right after the BatchNormalization"
+        if abs(float(layers[i].config.get("momentum", 0)) - 0.9) > 1e-9:
+            return "batchnorm: use the running averages' momentum the question asks for (Keras's convention)"
+    return None
+
+
+def _letters(exports, name) -> set | None:
+    value = exports.value(name)
+    if type(value) is not str:
+        return None
+    return set(value.replace(",", "").replace(" ", "").lower())
+
+
+def no_flips(exports):
+    chosen = _letters(exports, "q6_letters")
+    if chosen is None:
+        return "`label_preserving` must be a string of letters"
+    if chosen & {"a", "f"}:
+        return "look again at what mirroring, or turning upside down, does to a 2, a 3 or a 7"
+    return None
+
+
+def no_half_turns(exports):
+    chosen = _letters(exports, "q6_letters")
+    if chosen is None:
+        return "`label_preserving` must be a string of letters"
+    if "c" in chosen:
+        return "look again at a 6 turned half a turn"
+    return None
+
+
+def small_transforms_kept(exports):
+    chosen = _letters(exports, "q6_letters")
+    if chosen is None:
+        return "`label_preserving` must be a string of letters"
+    if not LABEL_PRESERVING <= chosen:
+        return "some of the small transforms you left out keep every digit what it is"
+    return None
+
+
+# -- 4. learning rate ----------------------------------------------------------------------------
+
+
+def _range(exports, name):
+    rates, losses = exports.array(f"q9_{name}_rates"), exports.array(f"q9_{name}_losses")
+    return rates.astype("float64"), losses.astype("float64")
+
+
+def range_rates(exports):
+    for name, (start, stop, steps, _, _) in RANGE_PROBES.items():
+        rates, losses = _range(exports, name)
+        if rates.ndim != 1 or rates.shape != losses.shape or not 1 <= len(rates) <= steps:
+            return "return one rate and one loss per step taken, as two arrays of the same length"
+        geometric = start * (stop / start) ** (np.arange(len(rates)) / (steps - 1))
+        if not np.allclose(rates, geometric, rtol=1e-5):
+            return "the rates should grow geometrically from `start`, reaching `stop` at the last of `steps` steps"
+        after = exports.value(f"q9_{name}_rate_after")
+        if not isinstance(after, float) or not np.isclose(after, rates[-1], rtol=1e-5):
+            return "the optimizer should train each batch at that step's rate (set model.optimizer.learning_rate)"
+    return None
+
+
+def range_losses(exports):
+    for name in RANGE_PROBES:
+        rates, losses = _range(exports, name)
+        if len(losses) == 0 or not np.isclose(losses[0], np.log(3), atol=1e-4):
+            return "the first loss should be the untrained model's loss on its batch, which train_on_batch returns"
+    _, wide = _range(exports, "wide")
+    if not np.nanmin(wide) < np.log(3) - 0.1:
+        return "the model should learn from its batches while the rate is moderate: train on a batch at every step"
+    return None
+
+
+def range_stops(exports):
+    for name, (_, _, steps, _, _) in RANGE_PROBES.items():
+        _, losses = _range(exports, name)
+        if len(losses) == 0:
+            return "no losses were recorded"
+        lowest = np.fmin.accumulate(np.where(np.isfinite(losses), losses, np.inf))
+        blown_up = ~np.isfinite(losses) | (losses > 4 * lowest)
+        if blown_up[:-1].any():
+            return "the test went on after a loss above 4 times the lowest so far: stop right after it"
+        if not blown_up[-1] and len(losses) < steps:
+            return "the test stopped before `steps` though the loss had not blown up"
+    _, wide = _range(exports, "wide")
+    if len(wide) == RANGE_PROBES["wide"][2] and not (~np.isfinite(wide[-1:]) | (wide[-1:] > 4 * np.nanmin(wide))).any():
+        return "the loss blows up on this probe before `stop`: the test should stop there"
+    return None
+
+
+def _plateau(losses, learning_rate, factor=0.1, patience=2, min_delta=1e-4):
+    """ReduceLROnPlateau's rule (mode min, cooldown 0, min_lr 0), replayed in plain Python."""
+    rates, best, wait = [], None, 0
+    for loss in losses:
+        rates.append(learning_rate)
+        if best is None or loss + min_delta < best:
+            best, wait = loss, 0
+            continue
+        wait += 1
+        if wait >= patience:
+            learning_rate, wait = learning_rate * factor, 0
+    return rates
+
+
+def plateau_rates(exports):
+    schedules = exports.value("q10_schedules")
+    if not isinstance(schedules, list) or len(schedules) != len(PLATEAU_PROBES):
+        return "plateau_schedule did not return a list of rates for every probe"
+    for got, (losses, rate, options) in zip(schedules, PLATEAU_PROBES, strict=True):
+        expected = _plateau(losses, rate, **options)
+        if not isinstance(got, list) or len(got) != len(expected):
+            return "return one learning rate per epoch, as many as there are losses"
+        if not np.allclose(got, expected, rtol=1e-6):
+            return (
+                "the rates differ from ReduceLROnPlateau's on curves with other factors, patiences and thresholds: "
+                "compare with the best loss so far, by more than min_delta, and count again after a reduction"
+            )
+    return None
+
+
+# -- 6. lighting ---------------------------------------------------------------------------------
+
+
+def grey_levels(exports):
+    guess = exports.value("q12_guess")
+    if not isinstance(guess, float) or not np.isfinite(guess):
+        return "`grey_levels_guess` must be a number of grey levels"
+    if abs(guess - GREY_LEVELS) > GREY_LEVELS_TOLERANCE:
+        return "this prediction is not what the layer did: compare it with the measurement printed below it"
     return None
 
 
@@ -234,8 +503,20 @@ TESTS = [
     HiddenTest("q2", "SGD steps", 1.0, sgd),
     HiddenTest("q2", "momentum steps", 1.0, momentum),
     HiddenTest("q2", "Adam steps with other betas", 1.0, adam),
-    HiddenTest("q3", "defaults: the lecture ConvNet", 1.0, plain_convnet),
-    HiddenTest("q3", "dropout placement and rate", 1.0, dropout_layers),
-    HiddenTest("q3", "L2 weight decay on every kernel", 1.0, weight_decay),
-    HiddenTest("q3", "BatchNormalization before each ReLU", 1.0, batchnorm),
+    HiddenTest("q3", "closest optimizer prediction", 1.0, closest_optimizer),
+    HiddenTest("q4", "saturation prediction", 1.0, _prediction_test("q4")),
+    HiddenTest("q5", "defaults: the lecture ConvNet", 1.0, plain_convnet),
+    HiddenTest("q5", "dropout placement and rate", 1.0, dropout_layers),
+    HiddenTest("q5", "L2 penalty on every kernel", 1.0, l2_penalty),
+    HiddenTest("q5", "BatchNormalization before each ReLU", 1.0, batchnorm),
+    HiddenTest("q6", "no flips", 1.0, no_flips),
+    HiddenTest("q6", "no half-turns", 1.0, no_half_turns),
+    HiddenTest("q6", "the small transforms kept", 1.0, small_transforms_kept),
+    HiddenTest("q7", "training below validation prediction", 1.0, _prediction_test("q7")),
+    HiddenTest("q9", "range test: geometric rates, set on the optimizer", 1.0, range_rates),
+    HiddenTest("q9", "range test: losses of the batches trained on", 1.0, range_losses),
+    HiddenTest("q9", "range test: stops when the loss blows up", 1.0, range_stops),
+    HiddenTest("q10", "plateau schedule on other curves", 1.0, plateau_rates),
+    HiddenTest("q11", "shift prediction", 1.0, _prediction_test("q11")),
+    HiddenTest("q12", "grey levels prediction", 1.0, grey_levels),
 ]
