@@ -173,28 +173,39 @@ def _summaries(exports, name):
     return layers
 
 
-def _vgg_mismatches(exports, is_wanted) -> str | None:
+def _vgg_mismatches(exports, blocks: bool) -> str | None:
+    """The convolution blocks (``blocks``) or the classifier of the student's VGG16, against
+    keras.applications' names and sizes: every layer there, in its order, and no other layer
+    but Dropout (the lecture's classifier has it)."""
     layers = _summaries(exports, "q1_layers")
     if layers is None:
         return "build_vgg16 did not build a model"
+    names = [layer.get("name") for layer in layers]
+    if not all(isinstance(name, str) for name in names) or len(set(names)) != len(names):
+        return "every layer needs a name of its own"
     mine = {layer.get("name"): {k: v for k, v in layer.items() if k != "name"} for layer in layers}
     reference = _vgg16_reference(VGG_INPUT, VGG_CLASSES, padding=True)
-    wanted = [name for name in reference if is_wanted(name)]
+    wanted = [name for name in reference if name.startswith("block") == blocks]
     missing = [name for name in wanted if name not in mine]
     if missing:
         return f"layers not found by name: {', '.join(missing)}"
     wrong = [name for name in wanted if mine[name] != reference[name]]
     if wrong:
         return f"these layers differ from VGG16's for another input size or number of classes: {', '.join(wrong)}"
+    counted = [layer["name"] for layer in layers if layer.get("type") not in ("InputLayer", "Dropout")]
+    split = counted.index("flatten") if "flatten" in counted else len(counted)
+    part = counted[:split] if blocks else counted[split:]
+    if part != wanted:
+        return "this part of the network has layers VGG16 does not have, or has them in another order"
     return None
 
 
 def vgg_blocks(exports):
-    return _vgg_mismatches(exports, lambda name: name.startswith("block"))
+    return _vgg_mismatches(exports, blocks=True)
 
 
 def vgg_classifier(exports):
-    return _vgg_mismatches(exports, lambda name: name in ("flatten", "fc1", "fc2", "predictions"))
+    return _vgg_mismatches(exports, blocks=False)
 
 
 def _prediction(question):
@@ -217,6 +228,8 @@ def lecture_layers(exports):
     if layers is None:
         return "build_lecture_vgg16 did not build a model"
     kinds = ("Conv2D", "MaxPooling2D", "Dense")
+    if any(layer.get("type") not in (*kinds, "InputLayer", "Flatten", "Dropout") for layer in layers):
+        return "the slide's code has convolutions, poolings, a Flatten and Dense layers only"
     mine = [[layer.get(k) for k in ("type", "shape", "params", "activation")] for layer in layers]
     mine = [row for row in mine if row[0] in kinds]
     reference = _vgg16_reference(LECTURE_INPUT, LECTURE_CLASSES, padding=False).values()
@@ -270,7 +283,7 @@ def activation_memory(exports):
     answer = exports.value("q4")
     if not isinstance(answer, list) or len(answer) != 2:
         return "the memory must be a number of MB"
-    if abs(answer[1] - _expected_activations() * 4 / 1e6) > 0.05:
+    if not isinstance(answer[1], float) or not abs(answer[1] - _expected_activations() * 4 / 1e6) <= 0.05:
         return "memory: your total of values, 4 bytes each, in MB of 10^6 bytes"
     return None
 
@@ -280,7 +293,7 @@ def adam_memory_prediction(exports):
     if not isinstance(guess, (int, float)) or isinstance(guess, bool):
         return "`adam_bytes_per_parameter` must be a number of bytes"
     if guess != ADAM_BYTES:
-        return "this prediction is not what Keras keeps: count the weight, its gradient and Adam's state, 4 bytes each"
+        return "this prediction is not what happens: compare it with the cells after it in the notebook"
     return None
 
 
@@ -296,7 +309,21 @@ def _block_parameters(channels, filters, stride) -> int:
     return convolutions + batch_norms
 
 
+RESIDUAL_LAYERS = ["Conv2D", "BatchNormalization", "ReLU", "Conv2D", "BatchNormalization", "Add", "ReLU"]
+
+
+def _residual_structure(exports) -> str | None:
+    """The identity case's layers, in order: the lecture's block, and nothing else."""
+    network = exports.network("q7_block_0")
+    kinds = ["ReLU" if _is_relu(layer) else layer.kind for layer in network.layers if layer.kind != "InputLayer"]
+    if kinds != RESIDUAL_LAYERS:
+        return "the block's layers, in order: convolution, batch normalisation, ReLU, convolution, batch normalisation, the addition, then the final ReLU"
+    return None
+
+
 def residual_shapes(exports):
+    if problem := _residual_structure(exports):
+        return problem
     for index, (channels, filters, stride) in enumerate(RESIDUAL_CASES):
         network = exports.network(f"q7_block_{index}")
         if tuple(network.output_shape) != (12 // stride, 12 // stride, filters):
@@ -308,6 +335,8 @@ def residual_shapes(exports):
 
 def residual_shortcut(exports):
     """With every convolution set to zero, a correct block returns ReLU(input) at inference."""
+    if problem := _residual_structure(exports):
+        return problem
     network = exports.network("q7_zeroed")
     x = np.random.default_rng(1701).normal(size=(2, 12, 12, RESIDUAL_CASES[0][0])).astype("float32")
     output = network.predict(x)
@@ -460,7 +489,7 @@ def _top_k_test(ks, hint):
         if not isinstance(answers, list) or len(answers) != len(TOP_K):
             return "top_k_accuracy must return a fraction"
         for k, mine, expected in zip(TOP_K, answers, _top_k_expected(), strict=True):
-            if k in ks and (not isinstance(mine, float) or abs(mine - expected) > 1e-6):
+            if k in ks and (not isinstance(mine, float) or not abs(mine - expected) <= 1e-6):
                 return hint
         return None
 

@@ -182,11 +182,11 @@ MISTAKES = {
     ("03", "Adam without the gradients"): (
         {"q5": ("adam_bytes_per_parameter = 16", "adam_bytes_per_parameter = 12")},
         {"prediction: Adam's training memory per parameter"},
-        "gradient",
+        "prediction",
     ),
     ("03", "ReLU before the addition"): (
         {"q7": ("return keras.layers.ReLU()(keras.layers.Add()([y, shortcut]))", "return keras.layers.Add()([keras.layers.ReLU()(y), shortcut])")},
-        {"residual block identity shortcut"},
+        {"residual block shapes and parameters", "residual block identity shortcut"},
         "final ReLU",
     ),
     ("03", "reductions predicted to add work"): ({"q8": ('reduction_guess = "c"', 'reduction_guess = "a"')}, {"prediction: what the 1x1 reductions save"}, "prediction"),
@@ -252,7 +252,7 @@ MISTAKES = {
     ),
     ("04", "mirrored digits kept"): (
         {"q6": ('label_preserving = "bde"', 'label_preserving = "abde"')},
-        {"no flips"},
+        {"the transforms that keep every label"},
         "mirroring",
     ),
     ("04", "batch norm predicted below validation"): (
