@@ -287,6 +287,16 @@ def test_stub_keeps_indentation_and_markdown_answers():
     assert notebook.cells[0].source.count("42") == 1  # the input is not modified
 
 
+def test_hidden_test_lines_are_left_out_of_the_student_lab_and_count_as_secret():
+    source = "print(drop)\n### BEGIN HIDDEN TESTS\nassert drop < 0.5  # the graded answer\n### END HIDDEN TESTS\nshow()"
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    assert make_student_notebook(notebook).cells[0].source == "print(drop)\nshow()"
+    assert solution_lines(notebook) == ["assert drop < 0.5  # the graded answer"]
+    notebook.cells[0].source = "### BEGIN HIDDEN TESTS\nassert True"
+    with pytest.raises(ValueError, match="never closed"):
+        make_student_notebook(notebook, "broken.ipynb")
+
+
 @pytest.mark.parametrize("lab", sorted((ROOT / "labs").glob("*.ipynb")), ids=lambda p: p.stem)
 def test_student_lab_runs_until_the_first_unanswered_question(lab):
     notebook = nbformat.read(lab, 4)

@@ -2,7 +2,10 @@
 
 The markers are nbgrader's: in a code cell, the lines between ``### BEGIN SOLUTION`` and
 ``### END SOLUTION`` become ``# YOUR CODE HERE`` and ``raise NotImplementedError()``, at the
-marker's indentation; in a markdown cell they become ``YOUR ANSWER HERE``. Outputs and
+marker's indentation; in a markdown cell they become ``YOUR ANSWER HERE``. The lines between
+``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS`` are left out of the student version
+altogether: the solution's asserts that its run shows what a prediction question is graded
+against (they would give the answer away before the student predicts it). Outputs and
 execution counts are cleared, the run record (profile, device) is dropped, and the question
 metadata is kept. The result depends only on the solution notebook, so regenerating is
 byte-identical.
@@ -17,9 +20,34 @@ import nbformat
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
+BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
+END_HIDDEN = "### END HIDDEN TESTS"
 
 
 def _replace_regions(source: str, cell_type: str, where: str) -> str:
+    return _drop_hidden_tests(_replace_solutions(source, cell_type, where), where)
+
+
+def _drop_hidden_tests(source: str, where: str) -> str:
+    output, inside = [], False
+    for number, line in enumerate(source.split("\n"), start=1):
+        stripped = line.strip()
+        if stripped == BEGIN_HIDDEN:
+            if inside:
+                raise ValueError(f"{where}, line {number}: {BEGIN_HIDDEN} inside another hidden region")
+            inside = True
+        elif stripped == END_HIDDEN:
+            if not inside:
+                raise ValueError(f"{where}, line {number}: {END_HIDDEN} without {BEGIN_HIDDEN}")
+            inside = False
+        elif not inside:
+            output.append(line)
+    if inside:
+        raise ValueError(f"{where}: {BEGIN_HIDDEN} is never closed by {END_HIDDEN}")
+    return "\n".join(output)
+
+
+def _replace_solutions(source: str, cell_type: str, where: str) -> str:
     lines, output, inside = source.split("\n"), [], False
     for number, line in enumerate(lines, start=1):
         stripped = line.strip()
@@ -65,13 +93,13 @@ def make_student_notebook(solution: nbformat.NotebookNode, name: str = "notebook
 
 
 def solution_lines(solution: nbformat.NotebookNode) -> list[str]:
-    """Every non-blank line inside a solution region, stripped (for the no-leak test)."""
+    """Every non-blank line inside a solution or hidden-tests region, stripped (for the no-leak test)."""
     found, inside = [], False
     for cell in solution.cells:
         for line in cell.source.split("\n"):
             stripped = line.strip()
-            if stripped in (BEGIN, END):
-                inside = stripped == BEGIN
+            if stripped in (BEGIN, END, BEGIN_HIDDEN, END_HIDDEN):
+                inside = stripped in (BEGIN, BEGIN_HIDDEN)
             elif inside and stripped:
                 found.append(stripped)
     return found
