@@ -31,6 +31,7 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+import symtable
 from dataclasses import dataclass
 
 INDIRECT = {"globals", "locals", "vars", "exec", "eval", "get_ipython", "__import__", "compile", "__builtins__"}
@@ -46,19 +47,39 @@ class CellNames:
     opaque: bool  # unparseable, a star import, or indirect access to names
 
 
+def _outer_reads(table: symtable.SymbolTable) -> set[str]:
+    """The names a scope and the scopes inside it read from outside themselves: everything the
+    cell's top level reads, and the global names of its functions, classes and comprehensions
+    (a function's own parameters and locals, and those of the functions around it, are not the
+    notebook's names)."""
+    top = table.get_type() == "module"
+    reads = {
+        symbol.get_name()
+        for symbol in table.get_symbols()
+        # a free name is an enclosing function's; a global a function assigns may be read first (+=)
+        if (symbol.is_referenced() and (top or symbol.is_global())) or symbol.is_declared_global()
+    }
+    for child in table.get_children():
+        reads |= _outer_reads(child)
+    return reads
+
+
 def names_of(source: str) -> CellNames:
-    """The names a cell binds at top level and every name it reads anywhere (functions
-    included: they read their free names when called)."""
+    """The names a cell binds (anywhere in it, which keeps more cells than needed, never fewer)
+    and the names it reads from the notebook: at top level, and inside its functions and
+    classes the names that are not their own (they read them when called)."""
     if len(source) > MAX_PARSED or IPYTHON_SYNTAX.search(source):
         return CellNames(set(), set(), opaque=True)
     try:
         tree = ast.parse(source)
+        reads = _outer_reads(symtable.symtable(source, "<cell>", "exec"))
     except Exception:  # SyntaxError, RecursionError, MemoryError...: not plain Python
         return CellNames(set(), set(), opaque=True)
-    binds, reads, opaque = set(), set(), False
+    binds, opaque = set(), False
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
-            (reads if isinstance(node.ctx, ast.Load) else binds).add(node.id)
+            if not isinstance(node.ctx, ast.Load):
+                binds.add(node.id)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             binds.add(node.name)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):

@@ -15,6 +15,24 @@ def test_names_a_cell_binds_and_reads():
     assert names_of("!ls\nx = 1").opaque and names_of("x?").opaque
 
 
+def test_a_functions_own_names_are_not_read_from_the_notebook():
+    names = names_of(
+        "def probe(seed):\n    model = build(seed)\n    labels = [model(i) for i in range(3)]\n    return labels\n"
+        "class Box:\n    size = width * 2\n"
+        "def outer():\n    inner_value = 1\n    def inner():\n        return inner_value + offset\n    return inner"
+    )
+    assert {"build", "width", "offset"} <= names.reads
+    assert not {"model", "labels", "seed", "i", "size", "inner_value"} & names.reads
+    assert names_of("x = x + 1").reads == {"x"}  # the top level reads what it binds: an earlier cell's value
+    assert names_of("def f():\n    global counter\n    counter += 1").reads >= {"counter"}
+    # the lab 04 case: an export's probe function binds `model`, which a training cell also binds
+    cells = [
+        ("model = train()", True, "training"),
+        ("def _probe():\n    model = 1\n    return model\n_probe()", False, ""),
+    ]
+    assert cells_to_skip(cells) == {0}
+
+
 def test_hostile_cells_cost_the_parser_nothing():
     assert names_of("!true\n" * 499 + "x = 1\n" * 80_000).opaque  # IPython's transformer took minutes on this
     assert names_of("!echo hi\n" * 501).opaque  # and raised on this
