@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
 from cnnlab.grading import export as export_helpers
@@ -454,3 +455,24 @@ def test_lab04_replays_keras_reduce_lr_on_plateau_and_question_3():
     distances = hidden._valley_distances()
     for letter, line in zip("abc", stored, strict=True):
         assert float(line.split()[-1]) == pytest.approx(distances[letter], abs=1e-4)
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adam"])
+def test_lab04_optimizer_references_are_keras_optimizers(name):
+    """Lab 04's trusted side writes Keras's three update rules in NumPy (no TensorFlow there):
+    each must follow keras.optimizers step by step on the probe."""
+    import keras
+
+    hidden = load_hidden_tests(str(hidden_tests_path("04")))
+    optimizer = {
+        "sgd": keras.optimizers.SGD(hidden.SGD_RATE),
+        "momentum": keras.optimizers.SGD(hidden.MOMENTUM_RATE, momentum=hidden.MOMENTUM),
+        "adam": keras.optimizers.Adam(**hidden.ADAM, epsilon=hidden.ADAM_EPSILON),
+    }[name]
+    w0, gradients = hidden._gradient_probes()
+    weight, path = keras.Variable(w0), []
+    for gradient in gradients:
+        optimizer.apply_gradients([(keras.ops.convert_to_tensor(gradient), weight)])
+        path.append(np.asarray(weight.numpy(), dtype="float64"))
+    assert np.allclose(hidden.reference_path(name), np.stack(path), atol=1e-6)
+    assert not np.allclose(hidden.reference_path(name), hidden.reference_path("sgd" if name != "sgd" else "adam"))
