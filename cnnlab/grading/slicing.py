@@ -52,7 +52,9 @@ def _outer_reads(table: symtable.SymbolTable) -> set[str]:
     cell's top level reads, and the global names of its functions, classes and comprehensions
     (a function's own parameters and locals, and those of the functions around it, are not the
     notebook's names)."""
-    top = table.get_type() == "module"
+    # a class body reads a global of the name it is about to bind (class A: x = x + 1): count
+    # every name a module or a class body references
+    top = table.get_type() in ("module", "class")
     reads = {
         symbol.get_name()
         for symbol in table.get_symbols()
