@@ -50,6 +50,11 @@ MODES = {
     "slim, no sandbox": ["--isolation", "none", "--unsafe-no-isolation"],
 }
 TARGET_S, TARGET_MB = 20, {"03": 1536}
+# The container each grading runs in: Gradescope's default, but for lab 03, whose grading
+# needs VGG16 built at full size (the students' answers read its shapes): it gets room to
+# finish, so that its peak is measured rather than cut off, and the table says whether that
+# peak meets its target.
+CONTAINER_LIMIT_MB = {"03": 3072}
 CONTAINER_MB = 768  # Gradescope's default autograder container
 
 
@@ -130,17 +135,42 @@ class ContainerCgroup:
         self.folder.rmdir()
 
 
+class CpuAccount:
+    """A cgroup-v1 cpuacct group around one grading: the CPU time of every process in it, the
+    sandboxed kernel included (the sandboxes' own groups are in the memory, cpu and pids
+    hierarchies, not this one), however those processes end."""
+
+    def __init__(self):
+        from cnnlab.grading.cgroups import ROOT, own_path
+
+        self.folder = ROOT / "cpuacct" / own_path("cpuacct") / f"cnnlab-bench-cpu-{os.getpid()}"
+        self.folder.mkdir()
+
+    def join(self) -> None:
+        """Runs in the child between fork and exec."""
+        (self.folder / "cgroup.procs").write_text(str(os.getpid()))
+
+    def seconds(self) -> float:
+        return int((self.folder / "cpuacct.usage").read_text()) / 1e9
+
+    def remove(self) -> None:
+        self.folder.rmdir()
+
+
 def grade_one(lab: str, path: Path, options: list[str], limit_mb: int) -> dict:
     """Grade one submission on core 0 inside a container group of ``limit_mb``; its result,
     and the grading tree's peak memory."""
-    container = ContainerCgroup(limit_mb)
+    container, account = ContainerCgroup(limit_mb), CpuAccount()
     try:
         with tempfile.TemporaryDirectory() as out:
             launch = [sys.executable, "-m", "cnnlab.grading.launch", "--cgroup", str(container.folder)]
             launch += ["--processes", "100000", "--file-size", str(1 << 40), "--"]
             command = ["taskset", "-c", "0", *launch, sys.executable, "-m", "cnnlab", "grade", "--lab", lab, str(path)]
             process = subprocess.Popen(
-                [*command, "--out", out, *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+                [*command, "--out", out, *options],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                preexec_fn=account.join,
             )
             sampler = PeakSampler(process.pid)
             sampler.start()
@@ -150,11 +180,15 @@ def grade_one(lab: str, path: Path, options: list[str], limit_mb: int) -> dict:
             if process.returncode != 0:
                 raise RuntimeError(stderr.decode()[-2000:])
             result = json.loads(next(Path(out).glob("*-*.json")).read_text())
-        cgroup_mb = container.peak_mb()
+        cgroup_mb, cpu_seconds = container.peak_mb(), account.seconds()
     finally:
         container.remove()
+        account.remove()
     return {
         "seconds": result["seconds"],
+        # CPU time of the whole grading tree: what one submission costs a core on a quiet
+        # machine, whatever else this one is running
+        "cpu_seconds": cpu_seconds,
         "score": result["score"],
         "status": result["status"],
         "rss_mb": sampler.peak_rss / 2**20,
@@ -193,15 +227,16 @@ def main() -> None:
                     subprocess.run(["sync"], check=True)
                     Path("/proc/sys/vm/drop_caches").write_text("1")
                 # "every cell" is the cost before: measured, not limited (lab 03 used 5.4 GB)
-                limit = 1 << 16 if mode == "every cell" else TARGET_MB.get(lab, CONTAINER_MB)
+                limit = 1 << 16 if mode == "every cell" else CONTAINER_LIMIT_MB.get(lab, CONTAINER_MB)
                 measured[mode].append(grade_one(lab, path, options, limit))
         for mode, runs in measured.items():
             median = {
-                key: statistics.median(r[key] for r in runs) for key in ("seconds", "rss_mb", "pss_mb", "cgroup_mb")
+                key: statistics.median(r[key] for r in runs)
+                for key in ("seconds", "cpu_seconds", "rss_mb", "pss_mb", "cgroup_mb")
             }
             rows.append((lab, mode, median, [r["score"] for r in runs]))
             print(
-                f"lab {lab} {mode:17s} {median['seconds']:6.1f} s  peak RSS {median['rss_mb']:6.0f} MB  "
+                f"lab {lab} {mode:17s} {median['seconds']:6.1f} s (CPU {median['cpu_seconds']:6.1f} s)  peak RSS {median['rss_mb']:6.0f} MB  "
                 f"PSS {median['pss_mb']:6.0f} MB  cgroup {median['cgroup_mb']:6.0f} MB  "
                 f"scores {[r['score'] for r in runs]} {[r['status'] for r in runs]}",
                 flush=True,
@@ -218,15 +253,16 @@ def main() -> None:
         met = "-"
         if slim:
             met = (
-                f"{'yes' if slim['seconds'] <= TARGET_S else 'no'} (s); "
+                f"{'yes' if slim['cpu_seconds'] <= TARGET_S else 'no'} (CPU s); "
                 f"RSS {'yes' if slim['rss_mb'] <= limit else 'no'}, PSS {'yes' if slim['pss_mb'] <= limit else 'no'}, "
                 f"cgroup {'yes' if slim['cgroup_mb'] <= limit else 'no'} (MB)"
             )
 
         def cell(m):
-            return (
-                f"{m['seconds']:.0f} s, {m['rss_mb']:.0f} / {m['pss_mb']:.0f} / {m['cgroup_mb']:.0f} MB" if m else "-"
-            )
+            if not m:
+                return "-"
+            memory = f"{m['rss_mb']:.0f} / {m['pss_mb']:.0f} / {m['cgroup_mb']:.0f} MB"
+            return f"{m['seconds']:.0f} s (CPU {m['cpu_seconds']:.0f} s), {memory}"
 
         ratio = f"{slim['seconds'] / full['seconds']:.2f}" if slim and full else "-"
         added = f"{slim['seconds'] - bare['seconds']:+.1f} s" if slim and bare else "-"
@@ -242,7 +278,8 @@ def main() -> None:
 
 def print_course_cost(slim: dict, submissions: int = 1000, shards: int = 8) -> None:
     """docs/grading.md's table for ``submissions`` of each lab, from each lab's slim median: t
-    the seconds per submission on one core, m the peak of the container group (what the
+    the CPU seconds per submission (on a quiet machine, its wall time on one core; on a busy
+    one, wall time measures the others too), m the peak of the container group (what the
     kernel counts, the number a memory limit is compared with)."""
     per_shard = math.ceil(submissions / shards)
     print(f"\n{submissions:,} submissions per lab; Kubernetes and Slurm in {shards} shards of {per_shard}")
@@ -250,7 +287,7 @@ def print_course_cost(slim: dict, submissions: int = 1000, shards: int = 8) -> N
           "core-hours; GB-hours; activeDeadlineSeconds | Slurm: --mem; core-hours; --time per task |")  # fmt: skip
     print("| --- | ---: | ---: | --- | --- | --- |")
     for lab, median in slim.items():
-        t, m = median["seconds"], median["cgroup_mb"]
+        t, m = median["cpu_seconds"], median["cgroup_mb"]
         request_mb = math.ceil(m * 1.25 / 64) * 64
         gradescope_gb = math.ceil(m * 1.25 / 500) / 2
         core_hours = submissions * t / 3600

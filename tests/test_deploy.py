@@ -93,10 +93,10 @@ def test_kubernetes_resources_come_from_one_named_per_submission_peak():
     text = (DEPLOY / "kubernetes" / "grade-job.yaml").read_text()
     job = _documents("grade-job.yaml")[0]
     resources = _container(job)["resources"]
-    assert resources["requests"]["memory"] == resources["limits"]["memory"] == "1Gi"
+    assert resources["requests"]["memory"] == resources["limits"]["memory"] == "768Mi"
     assert resources["requests"]["cpu"] == resources["limits"]["cpu"] == "1"  # and --jobs 1
     assert "memory: &memory_per_submission" in text and "memory: *memory_per_submission" in text
-    assert "PLACEHOLDER" in text and "docs/benchmarks.md" in text
+    assert "PLACEHOLDER" not in text and "docs/benchmarks.md" in text and "2304Mi for lab 03" in text
     assert "bwrap" in text and "privileged: true" in text and "uid" in text  # what the pod needs, stated
     assert job["spec"]["activeDeadlineSeconds"] > 0
 
@@ -130,7 +130,7 @@ def test_slurm_script_passes_bash_n_and_asks_for_one_core():
         for line in SBATCH.read_text().splitlines()
         if line.startswith("#SBATCH --")
     )
-    assert directives["cpus-per-task"] == "1" and directives["mem"] == "1G" and directives["time"]
+    assert directives["cpus-per-task"] == "1" and directives["mem"] == "768M" and directives["time"]
     assert "docs/benchmarks.md" in SBATCH.read_text() and "gradebook merge" in SBATCH.read_text()
 
 

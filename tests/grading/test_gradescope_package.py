@@ -315,3 +315,10 @@ def test_run_autograder_writes_a_result_even_when_cnnlab_cannot_start(package, t
     jsonschema.validate(report, RESULTS_SCHEMA)
     assert report["score"] == 0 and "contact the course staff" in report["output"] and report["tests"] == []
     assert "wrote no results" in done.stdout
+
+
+def test_memory_setting_follows_the_measured_peak():
+    from cnnlab.grading.gradescope_package import MEASURED, memory_setting
+
+    assert memory_setting("02") == "the default, 768 MB" and MEASURED["02"][0] * 1.25 <= 768
+    assert memory_setting("03") == "at least 2.5 GB"  # 1,725 MB x 1.25 = 2,156 MB, rounded up
