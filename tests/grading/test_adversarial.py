@@ -22,6 +22,11 @@ import pytest
 
 from . import submissions as s
 
+# The batches are session fixtures, set up by the first test that needs them: grading about 50
+# submissions twice (leaving cells out, and running every cell) takes longer than one test's
+# default limit.
+pytestmark = pytest.mark.timeout(3600)
+
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "grader-secret-7f3a9c"
 CANARY = "def _effective_activations"  # a line that exists only in the hidden tests of lab 02

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import subprocess
 import sys
@@ -101,7 +103,8 @@ def test_three_shards_merged_give_the_gradebook_of_one_run(tmp_path):
     assert merged.returncode == 0, merged.stderr
     whole = (tmp_path / "whole" / "gradebook.csv").read_text()
     assert (tmp_path / "merged" / "gradebook.csv").read_text() == whole
-    assert whole.count("\n") == 1 + 7 and ",graded,8.0,11," in whole
+    rows = list(csv.DictReader(io.StringIO(whole)))  # written answers may hold line breaks
+    assert len(rows) == 7 and ("graded", "8.0", "11") in {(r["status"], r["score"], r["max_score"]) for r in rows}
     for name in json.loads((tmp_path / "whole" / "shard.json").read_text())["results"]:
         one, other = (json.loads((tmp_path / run / name / "results.json").read_text()) for run in ("whole", "merged"))
         one.pop("execution_time"), other.pop("execution_time")
