@@ -3,7 +3,7 @@
 Two batches are graded once per session with `cnnlab grade --jobs 2`:
 - "full" (normal limits): the solution (three copies, for determinism), a blank lab, an
   honest partly wrong lab, and attacks that ride on correct answers;
-- "attacks" (short limits: 20 s per cell, 90 s per notebook): everything else, mostly added
+- "attacks" (short limits: 20 s per cell, 150 s per notebook): everything else, mostly added
   to ``fast_partial`` (worth 8 of 11), so that an unchanged score proves the attack did nothing.
 """
 
@@ -27,9 +27,9 @@ from . import submissions as s
 # default limit.
 pytestmark = pytest.mark.timeout(3600)
 # Printing a gigabyte takes about 47 s of the attack batch's notebook limit when only the cells
-# the grade needs run, and more when every cell runs: the limit leaves room for both, so that
-# the two ways of grading are compared on what they run, not on a limit one of them grazes.
-ATTACK_NOTEBOOK_LIMIT = 90
+# the grade needs run, and 60 to 90 s when every cell runs: the limit leaves room for both, so
+# that the two ways of grading are compared on what they run, not on a limit one of them grazes.
+ATTACK_NOTEBOOK_LIMIT = 150
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "grader-secret-7f3a9c"
