@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from cnnlab.arithmetic import output_size
-from cnnlab.checks.report import Hint, require, run_check
+from cnnlab.checks.report import Hint, letter_prediction, require, run_check
 
 RNG = np.random.default_rng(2024)
 SOBEL = np.array([[1, 0, -1], [2, 0, -2], [1, 0, -1]], dtype="float32")
@@ -70,15 +70,7 @@ def _number_prediction(question: str, name: str, guess) -> bool:
 
 
 def _letter_prediction(question: str, name: str, guess) -> bool:
-    def check(value):
-        require(value is not None, f"assign your prediction to `{name}` before running the cells below")
-        require(
-            isinstance(value, str) and value.strip().lower() in CHOICES[question],
-            f"`{name}` must be one of the letters {', '.join(repr(c) for c in CHOICES[question])}, got {value!r}",
-        )
-        return f"prediction {value.strip().lower()!r} recorded; the next cells show what happens"
-
-    return run_check(question, check, guess)
+    return letter_prediction(question, name, guess, CHOICES[question])
 
 
 def q1(fixed_conv_layer) -> bool:

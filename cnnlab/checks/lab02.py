@@ -15,7 +15,7 @@ import hashlib
 import keras
 import numpy as np
 
-from cnnlab.checks.report import require, run_check
+from cnnlab.checks.report import letter_prediction, require, run_check
 
 # PBKDF2-HMAC-SHA256 digests, of `repr` of an int for the counts.
 DIGESTS = {
@@ -76,15 +76,7 @@ def _built_model(build, name: str):
 
 
 def _prediction(question: str, name: str, guess) -> bool:
-    def check(value):
-        require(value is not None, f"assign your prediction to `{name}` before running the cells below")
-        require(
-            isinstance(value, str) and value.strip().lower() in CHOICES[question],
-            f"`{name}` must be one of the letters {', '.join(repr(c) for c in CHOICES[question])}, got {value!r}",
-        )
-        return f"prediction {value.strip().lower()!r} recorded; the next cells show what happens"
-
-    return run_check(question, check, guess)
+    return letter_prediction(question, name, guess, CHOICES[question])
 
 
 def q1(build_mlp) -> bool:

@@ -14,7 +14,7 @@ import hashlib
 import keras
 import numpy as np
 
-from cnnlab.checks.report import Hint, require, run_check
+from cnnlab.checks.report import Hint, letter_prediction, require, run_check
 
 VGG16_PARAMS = 138_357_544
 CHOICES = {"q2": ("a", "b", "c", "d"), "q8": ("a", "b", "c", "d")}
@@ -37,15 +37,7 @@ def _is_whole(value) -> bool:
 
 
 def _prediction(question: str, name: str, guess) -> bool:
-    def check(value):
-        require(value is not None, f"assign your prediction to `{name}` before running the cells below")
-        require(
-            isinstance(value, str) and value.strip().lower() in CHOICES[question],
-            f"`{name}` must be one of the letters {', '.join(repr(c) for c in CHOICES[question])}, got {value!r}",
-        )
-        return f"prediction {value.strip().lower()!r} recorded; the next cells show what happens"
-
-    return run_check(question, check, guess)
+    return letter_prediction(question, name, guess, CHOICES[question])
 
 
 def q1(build_vgg16) -> bool:

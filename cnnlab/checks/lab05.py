@@ -10,21 +10,13 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from cnnlab.checks.report import require, run_check
+from cnnlab.checks.report import letter_prediction, require, run_check
 
 CHOICES = {"q1": ("a", "b", "c", "d"), "q5": ("a", "b", "c")}
 
 
 def _prediction(question: str, name: str, guess) -> bool:
-    def check(value):
-        require(value is not None, f"assign your prediction to `{name}` before running the cells below")
-        require(
-            isinstance(value, str) and value.strip().lower() in CHOICES[question],
-            f"`{name}` must be one of the letters {', '.join(repr(c) for c in CHOICES[question])}, got {value!r}",
-        )
-        return f"prediction {value.strip().lower()!r} recorded; the next cells show what happened"
-
-    return run_check(question, check, guess)
+    return letter_prediction(question, name, guess, CHOICES[question], outcome="show what happened")
 
 
 def q1(zero_shot_guess) -> bool:

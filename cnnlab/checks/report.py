@@ -34,3 +34,18 @@ def run_check(question: str, check, *args) -> bool:
 def require(condition: bool, hint: str) -> None:
     if not condition:
         raise Hint(hint)
+
+
+def letter_prediction(question: str, name: str, guess, choices, outcome: str = "show what happens") -> bool:
+    """The check of a predict-then-run question answered with one of ``choices`` (letters): it
+    looks only at the form of the answer, since the cells after it reveal the outcome."""
+
+    def check(value):
+        require(value is not None, f"assign your prediction to `{name}` before running the cells below")
+        require(
+            isinstance(value, str) and value.strip().lower() in choices,
+            f"`{name}` must be one of the letters {', '.join(repr(c) for c in choices)}, got {value!r}",
+        )
+        return f"prediction {value.strip().lower()!r} recorded; the next cells {outcome}"
+
+    return run_check(question, check, guess)
