@@ -3,6 +3,7 @@ for a student up to the first unanswered question."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import json
 import re
@@ -295,6 +296,19 @@ def test_hidden_test_lines_are_left_out_of_the_student_lab_and_count_as_secret()
     notebook.cells[0].source = "### BEGIN HIDDEN TESTS\nassert True"
     with pytest.raises(ValueError, match="never closed"):
         make_student_notebook(notebook, "broken.ipynb")
+    # a region that is the whole body of an `if` would leave the student a syntax error
+    notebook.cells[0].source = "if fast:\n    ### BEGIN HIDDEN TESTS\n    assert drop < 0.5\n    ### END HIDDEN TESTS"
+    with pytest.raises(ValueError, match="broken.ipynb.*not valid Python"):
+        make_student_notebook(notebook, "broken.ipynb")
+
+
+@pytest.mark.parametrize("lab", sorted((ROOT / "labs").glob("*.ipynb")), ids=lambda p: p.stem)
+def test_every_lab_code_cell_is_valid_python(lab):
+    """A student runs each cell: none may be left unparseable by the regions taken out (IPython
+    magics and shell escapes are written on lines of their own and left as they are)."""
+    for cell in nbformat.read(lab, 4).cells:
+        if cell.cell_type == "code" and not re.search(r"^\s*[!%]", cell.source, re.MULTILINE):
+            ast.parse(cell.source, filename=f"{lab.name}, cell {cell.id}")
 
 
 @pytest.mark.parametrize("lab", sorted((ROOT / "labs").glob("*.ipynb")), ids=lambda p: p.stem)

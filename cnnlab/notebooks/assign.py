@@ -13,6 +13,7 @@ byte-identical.
 
 from __future__ import annotations
 
+import ast
 import copy
 from pathlib import Path
 
@@ -25,7 +26,21 @@ END_HIDDEN = "### END HIDDEN TESTS"
 
 
 def _replace_regions(source: str, cell_type: str, where: str) -> str:
-    return _drop_hidden_tests(_replace_solutions(source, cell_type, where), where)
+    student = _drop_hidden_tests(_replace_solutions(source, cell_type, where), where)
+    if cell_type == "code" and _parses(source) and not _parses(student):
+        raise ValueError(
+            f"{where}: the student version is not valid Python once the marked regions are replaced "
+            "(a region must hold whole statements: put an `if` that only guards hidden tests inside them)"
+        )
+    return student
+
+
+def _parses(source: str) -> bool:
+    try:
+        ast.parse(source)
+    except SyntaxError:  # IPython magics too: such a cell is not checked
+        return False
+    return True
 
 
 def _drop_hidden_tests(source: str, where: str) -> str:
