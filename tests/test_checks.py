@@ -215,7 +215,8 @@ def test_lab03(capsys):
     assert verdict(capsys, lab03.q1, a["build_vgg16"])[0]
     assert verdict(capsys, lab03.q2, a["padding_guess"])[0]
     assert verdict(capsys, lab03.q3, a["build_lecture_vgg16"], a["lecture_block5_shape"], a["lecture_parameters"])[0]
-    assert verdict(capsys, lab03.q4, a["total_activations"], a["megabytes_per_image"])[0]
+    total_activations, megabytes_per_image = a["activations_per_image"](reference)
+    assert verdict(capsys, lab03.q4, total_activations, megabytes_per_image)[0]
     assert verdict(capsys, lab03.q5, a["adam_bytes_per_parameter"])[0]
     assert verdict(capsys, lab03.q7, a["residual_block"])[0]
     assert verdict(capsys, lab03.q8, a["reduction_guess"])[0]
@@ -251,9 +252,9 @@ def test_lab03(capsys):
     assert not ok and "last pooling" in out and not any(answer in out for answer in answers)
     ok, out = verdict(capsys, lab03.q4, 24_000_000, 93.0)
     assert not ok and "slide" in out
-    ok, out = verdict(capsys, lab03.q4, a["total_activations"] + 25_088, (a["total_activations"] + 25_088) * 4 / 1e6)
+    ok, out = verdict(capsys, lab03.q4, total_activations + 25_088, (total_activations + 25_088) * 4 / 1e6)
     assert not ok and "Flatten" in out and not any(answer in out for answer in answers)
-    ok, out = verdict(capsys, lab03.q4, a["total_activations"], a["total_activations"] * 4 / 2**20)
+    ok, out = verdict(capsys, lab03.q4, total_activations, total_activations * 4 / 2**20)
     assert not ok and "10^6" in out
 
     def no_projection(x, filters, stride=1):

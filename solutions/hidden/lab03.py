@@ -29,6 +29,15 @@ INCEPTION_CASES = [
 ]
 CONV_CASES = [(14, 14, 512, 512, 3), (7, 9, 5, 11, 3), (10, 6, 3, 8, 5)]  # (height, width, c_in, c_out, kernel)
 TOP_K = (1, 2, 3)
+# q4's function runs on models other than the question's VGG16 at 224x224x3: VGG16 at another size
+# (its fc1 small, so that the export costs little), and a small network with valid convolutions,
+# strides and a dense layer after Flatten
+ACTIVATION_VGG_INPUT = (40, 56, 3)
+ACTIVATION_SMALL_INPUT = (30, 26, 2)
+ACTIVATION_SMALL_LAYERS = (
+    "keras.layers.Conv2D(5, 3, strides=2), keras.layers.Conv2D(4, 5), keras.layers.AveragePooling2D(2), "
+    "keras.layers.Flatten(), keras.layers.Dense(9), keras.layers.Dense(3)"
+)
 PREDICTIONS = {"q2": ("padding_guess", "c"), "q8": ("reduction_guess", "c")}
 ADAM_BYTES = 16  # weight, gradient, m and v: four float32 values per parameter
 
@@ -91,7 +100,20 @@ EXPORTS = [
         "export_value('q3_values', {'shape': [int(_v) for _v in lecture_block5_shape], "
         "'parameters': int(lecture_parameters)})",
     ),
-    ("q4", "q4", "export_value('q4', [int(total_activations), float(megabytes_per_image)])"),
+    (
+        "q4",
+        "q4",
+        # functional models, as `reference` is (a Sequential model's layers leave its input out)
+        f"_inputs = _outputs = keras.Input({ACTIVATION_SMALL_INPUT!r})\n"
+        f"for _layer in [{ACTIVATION_SMALL_LAYERS}]:\n"
+        "    _outputs = _layer(_outputs)\n"
+        "_models = [\n"
+        f"    keras.applications.VGG16(weights=None, input_shape={ACTIVATION_VGG_INPUT!r}, classes={VGG_CLASSES}),\n"
+        "    keras.Model(_inputs, _outputs),\n"
+        "]\n"
+        "export_value('q4', [[int(_values), float(_megabytes)] for _values, _megabytes in map(activations_per_image, _models)])\n"
+        "del _models",
+    ),
     ("q5", "q5", "export_value('q5_guess', float(adam_bytes_per_parameter))"),
     (
         "q7",
@@ -263,28 +285,54 @@ def lecture_values(exports):
 # -- q4 and q5: memory -----------------------------------------------------------------------------
 
 
-def _expected_activations() -> int:
-    total, size = 224 * 224 * 3, 224
+def _vgg16_activations(height: int, width: int, classes: int) -> int:
+    total = height * width * 3
     for convolutions, filters in BLOCKS:
-        total += convolutions * size * size * filters
-        size //= 2
-        total += size * size * filters  # the block's pooling
-    return total + 4096 + 4096 + 1000
+        total += convolutions * height * width * filters  # padded: the size stays
+        height, width = height // 2, width // 2
+        total += height * width * filters  # the block's pooling
+    return total + 4096 + 4096 + classes
+
+
+def _small_activations() -> int:
+    height, width, channels = ACTIVATION_SMALL_INPUT
+    total = height * width * channels
+    height, width = (height - 3) // 2 + 1, (width - 3) // 2 + 1  # 5 filters, 3x3, stride 2, no padding
+    total += height * width * 5
+    height, width = height - 4, width - 4  # 4 filters, 5x5
+    total += height * width * 4
+    height, width = height // 2, width // 2  # pooling
+    return total + height * width * 4 + 9 + 3
+
+
+def _expected_activations() -> list[int]:
+    return [_vgg16_activations(*ACTIVATION_VGG_INPUT[:2], VGG_CLASSES), _small_activations()]
+
+
+def _activation_answers(exports) -> list | None:
+    answer = exports.value("q4")
+    if not isinstance(answer, list) or len(answer) != 2:
+        return None
+    if not all(isinstance(pair, list) and len(pair) == 2 for pair in answer):
+        return None
+    return answer
 
 
 def activation_count(exports):
-    answer = exports.value("q4")
-    if not isinstance(answer, list) or len(answer) != 2 or answer[0] != _expected_activations():
-        return "the total is off: the input, every convolution and pooling output, and the three dense outputs"
+    answer = _activation_answers(exports)
+    if answer is None or [values for values, _ in answer] != _expected_activations():
+        return "the total is off: the input, every convolution and pooling output, and the dense outputs"
     return None
 
 
 def activation_memory(exports):
-    answer = exports.value("q4")
-    if not isinstance(answer, list) or len(answer) != 2:
+    answer = _activation_answers(exports)
+    if answer is None or not all(isinstance(megabytes, float) for _, megabytes in answer):
         return "the memory must be a number of MB"
-    if not isinstance(answer[1], float) or not abs(answer[1] - _expected_activations() * 4 / 1e6) <= 0.05:
-        return "memory: your total of values, 4 bytes each, in MB of 10^6 bytes"
+    # the memory of the student's own count: a wrong count loses the other point, not this one
+    for values, megabytes in answer:
+        if not isinstance(values, int) or values <= 0 or not abs(megabytes - values * 4 / 1e6) <= 1e-3 * values * 4 / 1e6:
+            return "memory: the number of values, 4 bytes each, in MB of 10^6 bytes"
     return None
 
 
@@ -502,8 +550,8 @@ TESTS = [
     HiddenTest("q2", "prediction: parameters of the slide's code", 1.0, _prediction("q2")),
     HiddenTest("q3", "the slide's network at another input size", 2.0, lecture_layers),
     HiddenTest("q3", "the slide's block-5 shape and parameter count", 1.0, lecture_values),
-    HiddenTest("q4", "VGG16 activation count", 1.0, activation_count),
-    HiddenTest("q4", "VGG16 activation memory", 1.0, activation_memory),
+    HiddenTest("q4", "activations per image: values", 1.0, activation_count),
+    HiddenTest("q4", "activations per image: MB", 1.0, activation_memory),
     HiddenTest("q5", "prediction: Adam's training memory per parameter", 1.0, adam_memory_prediction),
     HiddenTest("q7", "residual block shapes and parameters", 1.0, residual_shapes),
     HiddenTest("q7", "residual block identity shortcut", 1.0, residual_shortcut),

@@ -175,9 +175,14 @@ MISTAKES = {
         {"the slide's network at another input size", "the slide's block-5 shape and parameter count"},
         "pad",
     ),
+    ("03", "Flatten counted as activations"): (
+        {"q4": ("counted = [layer for layer in model.layers if not isinstance(layer, keras.layers.Flatten)]", "counted = model.layers")},
+        {"activations per image: values"},
+        "dense outputs",
+    ),
     ("03", "MiB instead of MB"): (
-        {"q4": ("megabytes_per_image = total_activations * 4 / 1e6", "megabytes_per_image = total_activations * 4 / 2**20")},
-        {"VGG16 activation memory"},
+        {"q4": ("megabytes = values * 4 / 1e6", "megabytes = values * 4 / 2**20")},
+        {"activations per image: MB"},
         "10^6",
     ),
     ("03", "Adam without the gradients"): (
@@ -352,6 +357,12 @@ ALTERNATIVES = {
     },
     ("03", "dropout in the classifier, as in the lecture's code"): {
         "q1": ('x = keras.layers.Dense(4096, activation="relu", name="fc1")(x)', 'x = keras.layers.Dense(4096, activation="relu", name="fc1")(x)\n    x = keras.layers.Dropout(0.5)(x)')
+    },
+    ("03", "activations from the model's input and its layers' output shapes"): {
+        "q4": (
+            "counted = [layer for layer in model.layers if not isinstance(layer, keras.layers.Flatten)]\n    values = int(sum(np.prod(layer.output.shape[1:]) for layer in counted))",
+            "shapes = [model.input.shape[1:]] + [layer.output.shape[1:] for layer in model.layers if type(layer).__name__ not in ('InputLayer', 'Flatten')]\n    values = sum(int(np.prod(shape)) for shape in shapes)",
+        )
     },
     ("03", "the slide's code with an InputLayer, a small VGG without BatchNormalization, top-k by sorting"): {
         "q3": (
