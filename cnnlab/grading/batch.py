@@ -176,6 +176,7 @@ def make_grader(
             f"the sandbox would see {', '.join(exposed)}, which holds the solutions or the hidden tests: "
             "install cnnlab and keep CNNLAB_DATA outside the course checkout"
         )
+    cgroups.remove_orphans()  # what a grader killed by SIGKILL left behind
     private = Path(tempfile.mkdtemp(prefix="cnnlab-grade-"))
     os.chmod(private, 0o711)
     if level.level == "uid":

@@ -115,9 +115,11 @@ def exposure_command(bwrap: str, needed: list[str], writable: list[str] = ()) ->
 
 
 def drop_to(uid: int) -> list[str]:
-    """``setpriv`` to ``uid`` (as the gid too), without supplementary groups or capabilities."""
+    """``setpriv`` to ``uid`` (as the gid too), without supplementary groups or capabilities,
+    and killed when its parent dies (changing user cleared the launcher's request)."""
     return [
         "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
+        "--pdeathsig=SIGKILL",
     ]  # fmt: skip
 
 

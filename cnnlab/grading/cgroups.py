@@ -11,12 +11,16 @@ counts against the same limit.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
 
 ROOT = Path("/sys/fs/cgroup")
 PERIOD_US = 100_000
+# The groups a grader makes, and the pid of the grader that made them (see Sandbox, Execution
+# and checking): cnnlab-sandbox-UID-PID, cnnlab-executor-UID-PID, cnnlab-trusted-PID-NAME
+GRADER_GROUP = re.compile(r"^cnnlab-(?:(?:sandbox|executor)-\d+-(?P<pid>\d+)|trusted-(?P<trusted_pid>\d+)-.+)$")
 
 
 def own_path(controller: str) -> str:
@@ -144,3 +148,39 @@ class Cgroup:
         if not self.folders:
             return "none"
         return f"cgroup v{self.version}: {self.memory // (1 << 20)} MiB memory, {self.cpus:g} CPU, at most {self.tasks} tasks"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_orphans() -> list[str]:
+    """Delete the groups of graders that no longer run, killing what is left in them; return
+    their names.
+
+    A grader killed by SIGKILL cannot remove its groups, and a sandbox that outlived it (where
+    the kernel could not be asked to kill it with its grader) would run on in them. A group
+    whose grader's pid is alive is never touched.
+    """
+    hierarchies = {2: [("", ROOT)], 1: [(c, ROOT / c / own_path(c)) for c in ("memory", "cpu", "pids")]}
+    removed: set[str] = set()
+    for controller, parent in hierarchies.get(version(), []):
+        try:
+            folders = [f for f in parent.iterdir() if f.is_dir()]
+        except OSError:
+            continue
+        for folder in folders:
+            match = GRADER_GROUP.match(folder.name)
+            if not match or _alive(int(match["pid"] or match["trusted_pid"])):
+                continue
+            orphan = Cgroup(folder.name, 0, 0, 0)
+            orphan.version, orphan.folders = version(), {controller: folder}
+            orphan.remove()
+            removed.add(folder.name)
+    return sorted(removed)

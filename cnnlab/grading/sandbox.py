@@ -147,6 +147,8 @@ class Sandbox:
         # Address space as well as the cgroup: a 20 GB allocation fails at once (MemoryError)
         # instead of filling the machine's memory up to the cgroup's limit first.
         command += ["--address-space", str(ADDRESS_SPACE_FACTOR * self.limits.memory)]
+        if self.isolation.level != "none":  # killed with the grader, even by SIGKILL (see launch.py)
+            command += ["--kill-uid", str(self.uid)]
         return [*command, "--"]
 
     def start(self) -> None:

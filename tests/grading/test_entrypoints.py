@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
+from cnnlab.grading import cgroups
+
 from . import submissions as s
+
+NEEDS_ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="sandboxes and control groups need root (CI runs as root)")
 
 
 def test_gradescope_single_submission(tmp_path):
@@ -109,3 +115,68 @@ def test_a_submission_named_like_an_option_cannot_redirect_the_output(tmp_path):
     )
     assert done.returncode == 2 and "put submissions after `--`" in done.stderr
     assert not (tmp_path / "elsewhere.ipynb").exists()
+
+
+def _tree(root: int) -> set[int]:
+    """``root`` and every process below it, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(entry))
+    found, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        found.add(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@NEEDS_ROOT
+def test_a_grader_killed_by_sigkill_leaves_nothing_running(tmp_path):
+    """SIGKILL cannot be handled: the kernel must take the sandboxes down with the grader, and
+    the next grader removes the dead one's control groups."""
+    blank = s.blank()
+    first_code = next(c for c in blank.cells if c.cell_type == "code")
+    path = s.write(tmp_path, "sleeper", s.with_cell_after(blank, first_code.id, "import time\ntime.sleep(600)"))
+    grader = subprocess.Popen(s.grade_command("02", [path], tmp_path / "grades"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        kernels: set[int] = set()
+        while not kernels and time.monotonic() < deadline:
+            time.sleep(1)
+            for pid in _tree(grader.pid):
+                try:
+                    if b"ipykernel" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                        kernels.add(pid)
+                except OSError:
+                    continue
+        assert kernels, "the sandbox's kernel never started"
+        time.sleep(5)  # the kernel is in the sleeping cell
+        below = _tree(grader.pid) - {grader.pid}
+        groups = [f for f in Path("/sys/fs/cgroup").glob("*/**/cnnlab-*") if cgroups.GRADER_GROUP.match(f.name)]
+        groups = [f for f in groups if str(grader.pid) in f.name.split("-")]
+    finally:
+        grader.kill()
+        grader.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while any(_running(pid) for pid in below) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    outlived = [pid for pid in below if _running(pid)]
+    left_behind = [f for f in groups if f.exists()]  # nobody removed them
+    removed = cgroups.remove_orphans()  # kills what outlived too, so that no later test sees it
+    assert not outlived, "processes outlived the grader"
+    assert groups and left_behind == groups
+    assert {f.name for f in groups} <= set(removed)
+    assert not [f for f in groups if f.exists()]
