@@ -13,13 +13,14 @@ has no way to write to it. The kernel's messages are untrusted: each is capped i
 (ZeroMQ drops a larger one), and outputs are counted, never kept.
 """
 
-from __future__ import annotations
+from __future__ import annotations  # noqa: I001 - cnnlab.notebooks.quick_import comes before nbformat
 
 import asyncio
 import json
 import sys
 import time
 
+import cnnlab.notebooks.quick_import  # noqa: F401 - first: before nbformat and nbclient are imported
 import nbformat
 import zmq
 import zmq.asyncio

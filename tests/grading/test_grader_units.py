@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -632,3 +634,14 @@ def test_fresh_uids_can_come_from_a_configured_range(monkeypatch):
     monkeypatch.setenv("CNNLAB_UID_RANGE", "5-3")
     with pytest.raises(ValueError, match="CNNLAB_UID_RANGE must lie between"):
         accounts.fresh_uid()
+
+
+def test_processes_that_read_notebooks_skip_jsonschemas_iri_parser():
+    """Importing the package that builds it cost each submission's executor 3 s of CPU."""
+    probe = (
+        "import sys, cnnlab.grading.executor, nbformat\n"
+        "nbformat.validate(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('x = 1')]))\n"
+        "print(sys.modules.get('rfc3987_syntax', 'not imported'))"
+    )
+    result = subprocess.run([sys.executable, "-I", "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() in ("None", "not imported")
