@@ -137,7 +137,10 @@ def names_of(source: str) -> CellNames:
             indirect = True
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in BY_NAME:
             name = node.args[1] if len(node.args) > 1 else None
-            if not (isinstance(name, ast.Constant) and isinstance(name.value, str)) or name.value in INDIRECT_ATTRIBUTES:
+            if (
+                not (isinstance(name, ast.Constant) and isinstance(name.value, str))
+                or name.value in INDIRECT_ATTRIBUTES
+            ):
                 indirect = True
     for node in _outside_functions(tree):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Del):

@@ -150,7 +150,9 @@ def test_a_grader_killed_by_sigkill_leaves_nothing_running(tmp_path):
     blank = s.blank()
     first_code = next(c for c in blank.cells if c.cell_type == "code")
     path = s.write(tmp_path, "sleeper", s.with_cell_after(blank, first_code.id, "import time\ntime.sleep(600)"))
-    grader = subprocess.Popen(s.grade_command("02", [path], tmp_path / "grades"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    grader = subprocess.Popen(
+        s.grade_command("02", [path], tmp_path / "grades"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 240
         kernels: set[int] = set()

@@ -77,7 +77,9 @@ def test_del_and_augmented_assignment_read_what_an_earlier_cell_made():
 
 
 def test_match_patterns_bind_their_captures():
-    names = names_of("match point:\n    case [x, *rest]:\n        pass\n    case {'k': v, **others}:\n        pass\n    case _ as whole:\n        pass")
+    names = names_of(
+        "match point:\n    case [x, *rest]:\n        pass\n    case {'k': v, **others}:\n        pass\n    case _ as whole:\n        pass"
+    )
     assert {"x", "rest", "v", "others", "whole"} <= names.binds and "point" in names.reads
 
 
