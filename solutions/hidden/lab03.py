@@ -21,6 +21,7 @@ VGG_INPUT, VGG_CLASSES = (64, 48, 3), 7  # not the public check's 224x224x3 and 
 LECTURE_INPUT, LECTURE_CLASSES = (260, 244, 3), 6  # not the question's 224x224x3, nor the check's
 BLOCKS = [(2, 64), (2, 128), (3, 256), (3, 512), (3, 512)]  # VGG16: convolutions and filters per block
 RESIDUAL_CASES = [(8, 8, 1), (8, 16, 2)]  # (channels in, filters, stride)
+PROJECTION_NORMALISATION = (1.5, 0.1, 0.2, 0.8)  # gamma, beta, moving mean, moving variance
 # (height, width, channels, f1, f3_reduce, f3, f5_reduce, f5, pool_proj): GoogLeNet's 3b and 4e, and a made-up one
 INCEPTION_CASES = [
     (28, 28, 256, 128, 128, 192, 32, 96, 64),
@@ -29,9 +30,9 @@ INCEPTION_CASES = [
 ]
 CONV_CASES = [(14, 14, 512, 512, 3), (7, 9, 5, 11, 3), (10, 6, 3, 8, 5)]  # (height, width, c_in, c_out, kernel)
 TOP_K = (1, 2, 3)
-# q4's function runs on models other than the question's VGG16 at 224x224x3: VGG16 at another size
-# (its fc1 small, so that the export costs little), and a small network with valid convolutions,
-# strides and a dense layer after Flatten
+# q4's function runs on models other than the question's VGG16 at 224x224x3: VGG16's convolutional
+# part at another size (without the 4096-wide classifier, whose weights the grading run would
+# have to hold), and a small network with valid convolutions, strides and dense layers after Flatten
 ACTIVATION_VGG_INPUT = (40, 56, 3)
 ACTIVATION_SMALL_INPUT = (30, 26, 2)
 ACTIVATION_SMALL_LAYERS = (
@@ -108,7 +109,7 @@ EXPORTS = [
         f"for _layer in [{ACTIVATION_SMALL_LAYERS}]:\n"
         "    _outputs = _layer(_outputs)\n"
         "_models = [\n"
-        f"    keras.applications.VGG16(weights=None, input_shape={ACTIVATION_VGG_INPUT!r}, classes={VGG_CLASSES}),\n"
+        f"    keras.applications.VGG16(weights=None, include_top=False, input_shape={ACTIVATION_VGG_INPUT!r}),\n"
         "    keras.Model(_inputs, _outputs),\n"
         "]\n"
         "export_value('q4', [[int(_values), float(_megabytes)] for _values, _megabytes in map(activations_per_image, _models)])\n"
@@ -128,6 +129,16 @@ EXPORTS = [
         "    if isinstance(_layer, keras.layers.Conv2D):\n"
         "        _layer.set_weights([np.zeros_like(_w) for _w in _layer.get_weights()])\n"
         "export_model('q7_zeroed', _block)\n"
+        # the projection case with known weights, each drawn from its shape (so that it does not
+        # matter in which order the block made its layers) and the same for every normalisation
+        f"_inputs = keras.Input((12, 12, {RESIDUAL_CASES[1][0]}))\n"
+        f"_block = keras.Model(_inputs, residual_block(_inputs, {RESIDUAL_CASES[1][1]}, {RESIDUAL_CASES[1][2]}))\n"
+        "for _layer in _block.layers:\n"
+        "    if isinstance(_layer, keras.layers.Conv2D):\n"
+        "        _layer.set_weights([np.random.default_rng(list(_w.shape)).normal(0, 0.3, _w.shape).astype('float32') for _w in _layer.get_weights()])\n"
+        "    if isinstance(_layer, keras.layers.BatchNormalization):\n"
+        f"        _layer.set_weights([np.full(_w.shape, _v, dtype='float32') for _w, _v in zip(_layer.get_weights(), {PROJECTION_NORMALISATION!r})])\n"
+        "export_model('q7_projection', _block)\n"
         "del _block",
     ),
     (
@@ -285,13 +296,14 @@ def lecture_values(exports):
 # -- q4 and q5: memory -----------------------------------------------------------------------------
 
 
-def _vgg16_activations(height: int, width: int, classes: int) -> int:
+def _vgg16_activations(height: int, width: int) -> int:
+    """VGG16 without its classifier (include_top=False)."""
     total = height * width * 3
     for convolutions, filters in BLOCKS:
         total += convolutions * height * width * filters  # padded: the size stays
         height, width = height // 2, width // 2
         total += height * width * filters  # the block's pooling
-    return total + 4096 + 4096 + classes
+    return total
 
 
 def _small_activations() -> int:
@@ -306,7 +318,7 @@ def _small_activations() -> int:
 
 
 def _expected_activations() -> list[int]:
-    return [_vgg16_activations(*ACTIVATION_VGG_INPUT[:2], VGG_CLASSES), _small_activations()]
+    return [_vgg16_activations(*ACTIVATION_VGG_INPUT[:2]), _small_activations()]
 
 
 def _activation_answers(exports) -> list | None:
@@ -331,7 +343,11 @@ def activation_memory(exports):
         return "the memory must be a number of MB"
     # the memory of the student's own count: a wrong count loses the other point, not this one
     for values, megabytes in answer:
-        if not isinstance(values, int) or values <= 0 or not abs(megabytes - values * 4 / 1e6) <= 1e-3 * values * 4 / 1e6:
+        if (
+            not isinstance(values, int)
+            or values <= 0
+            or not abs(megabytes - values * 4 / 1e6) <= 1e-3 * values * 4 / 1e6
+        ):
             return "memory: the number of values, 4 bytes each, in MB of 10^6 bytes"
     return None
 
@@ -390,6 +406,49 @@ def residual_shortcut(exports):
     output = network.predict(x)
     if output.shape != x.shape or not np.allclose(output, np.maximum(x, 0), atol=1e-3):
         return "the block must add its input unchanged (the identity shortcut), then apply the final ReLU"
+    return None
+
+
+def _same_convolution(x, kernel, stride):
+    """Keras's Conv2D with padding="same" (the extra row or column of padding goes below and to
+    the right), no bias. x: (n, h, w, c), kernel: (kh, kw, c, filters)."""
+    height, width = x.shape[1:3]
+    out_h, out_w = -(-height // stride), -(-width // stride)
+    pad_h = max((out_h - 1) * stride + kernel.shape[0] - height, 0)
+    pad_w = max((out_w - 1) * stride + kernel.shape[1] - width, 0)
+    x = np.pad(x, ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)))
+    out = np.zeros((x.shape[0], out_h, out_w, kernel.shape[3]))
+    for i in range(kernel.shape[0]):
+        for j in range(kernel.shape[1]):
+            out += x[:, i : i + stride * out_h : stride, j : j + stride * out_w : stride, :] @ kernel[i, j]
+    return out
+
+
+def _normalised(x):
+    gamma, beta, mean, variance = PROJECTION_NORMALISATION
+    return gamma * (x - mean) / np.sqrt(variance + 1e-3) + beta  # Keras's default epsilon
+
+
+def residual_projection(exports):
+    """The projection case, with the weights the export set: the lecture's block computed here."""
+    if problem := _residual_structure(exports):
+        return problem
+    channels, filters, stride = RESIDUAL_CASES[1]
+    network = exports.network("q7_projection")
+    if network.parameters != _block_parameters(channels, filters, stride):
+        return "the parameter count differs: 3x3 convolutions without bias, BatchNormalization after each, and a 1x1 projection only when the shape changes"
+
+    def weights(shape):
+        return np.random.default_rng(list(shape)).normal(0, 0.3, shape).astype("float32").astype("float64")
+
+    x = np.random.default_rng(1703).normal(size=(2, 12, 12, channels))
+    y = np.maximum(_normalised(_same_convolution(x, weights((3, 3, channels, filters)), stride)), 0)
+    y = _normalised(_same_convolution(y, weights((3, 3, filters, filters)), 1))
+    shortcut = _normalised(_same_convolution(x, weights((1, 1, channels, filters)), stride))
+    expected = np.maximum(y + shortcut, 0)
+    output = network.predict(x.astype("float32"))
+    if output.shape != expected.shape or not np.allclose(output, expected, rtol=1e-3, atol=1e-3):
+        return "when the shape changes: the stride on the first 3x3 convolution and on the 1x1 projection, each convolution normalised, the two added, then the final ReLU"
     return None
 
 
@@ -555,6 +614,7 @@ TESTS = [
     HiddenTest("q5", "prediction: Adam's training memory per parameter", 1.0, adam_memory_prediction),
     HiddenTest("q7", "residual block shapes and parameters", 1.0, residual_shapes),
     HiddenTest("q7", "residual block identity shortcut", 1.0, residual_shortcut),
+    HiddenTest("q7", "residual block projection shortcut", 1.0, residual_projection),
     HiddenTest("q8", "prediction: what the 1x1 reductions save", 1.0, _prediction("q8")),
     HiddenTest(
         "q9",

@@ -347,6 +347,35 @@ def _skeleton_problem(network, variant: str) -> str | None:
     sizes = [(c.config.get("filters"), tuple(c.config.get("kernel_size") or ())) for c in convolutions]
     if sizes != [(32, (5, 5)), (64, (3, 3))] or [d.config.get("units") for d in dense] != [256, 10]:
         return "the convolutions and dense layers have the lecture ConvNet's sizes"
+    return _activation_problem(network)
+
+
+STRUCTURE = ("Conv2D", "MaxPooling2D", "Flatten", "Dense")
+ACTIVATIONS_HINT = (
+    "a ReLU after each convolution and after the hidden dense layer, a softmax on the output, and no other activation"
+)
+
+
+def _activation_problem(network) -> str | None:
+    """The lecture ConvNet's non-linearities: ReLU after each convolution and the hidden dense
+    layer (in the layer, or as a ReLU layer before the next convolution, pooling, Flatten or
+    dense layer), softmax on the output, nothing else. (Found missing by a hostile-student
+    review: a network with no ReLU at all passed every question 5 test.)"""
+    layers = [layer for layer in network.layers if layer.kind != "InputLayer"]
+    for layer in layers:
+        if layer.kind in ("ReLU", "Activation") and not _is_relu(layer):
+            return ACTIVATIONS_HINT
+    weighted = [i for i, layer in enumerate(layers) if layer.kind in ("Conv2D", "Dense")]
+    for i in weighted:
+        own = layers[i].config.get("activation")
+        if i == weighted[-1]:
+            if own != "softmax":
+                return ACTIVATIONS_HINT
+            continue
+        after = next((j for j in range(i + 1, len(layers)) if layers[j].kind in STRUCTURE), len(layers))
+        relu_after = any(_is_relu(layer) for layer in layers[i + 1 : after])
+        if not (own == "relu" or (own in (None, "linear") and relu_after)):
+            return ACTIVATIONS_HINT
     return None
 
 
@@ -395,7 +424,10 @@ def l2_penalty(exports):
 
 
 def _is_relu(layer) -> bool:
-    return layer.kind == "ReLU" or (layer.kind == "Activation" and layer.config.get("activation") == "relu")
+    if layer.kind == "Activation":
+        return layer.config.get("activation") == "relu"
+    plain = all(layer.config.get(key) in (None, 0, 0.0) for key in ("negative_slope", "max_value", "threshold"))
+    return layer.kind == "ReLU" and plain
 
 
 def batchnorm(exports):

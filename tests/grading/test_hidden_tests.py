@@ -192,8 +192,19 @@ MISTAKES = {
     ),
     ("03", "ReLU before the addition"): (
         {"q7": ("return keras.layers.ReLU()(keras.layers.Add()([y, shortcut]))", "return keras.layers.Add()([keras.layers.ReLU()(y), shortcut])")},
-        {"residual block shapes and parameters", "residual block identity shortcut"},
+        {"residual block shapes and parameters", "residual block identity shortcut", "residual block projection shortcut"},
         "final ReLU",
+    ),
+    ("03", "stride on the second convolution"): (
+        {"q7": ('y = keras.layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(x)\n    y = keras.layers.BatchNormalization()(y)\n    y = keras.layers.ReLU()(y)\n    y = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(y)',
+                'y = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)\n    y = keras.layers.BatchNormalization()(y)\n    y = keras.layers.ReLU()(y)\n    y = keras.layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(y)')},
+        {"residual block projection shortcut"},
+        "the stride on the first",
+    ),
+    ("03", "projection normalised after the addition"): (
+        {"q7": ('        shortcut = keras.layers.BatchNormalization()(shortcut)\n    y = keras.layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(x)\n    y = keras.layers.BatchNormalization()(y)\n    y = keras.layers.ReLU()(y)\n    y = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(y)\n    y = keras.layers.BatchNormalization()(y)\n    return keras.layers.ReLU()(keras.layers.Add()([y, shortcut]))', '    y = keras.layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(x)\n    y = keras.layers.BatchNormalization()(y)\n    y = keras.layers.ReLU()(y)\n    y = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(y)\n    y = keras.layers.BatchNormalization()(y)\n    added = keras.layers.Add()([y, shortcut])\n    if stride != 1 or x.shape[-1] != filters:\n        added = keras.layers.BatchNormalization()(added)\n    return keras.layers.ReLU()(added)')},
+        {"residual block projection shortcut"},
+        "each convolution normalised",
     ),
     ("03", "reductions predicted to add work"): ({"q8": ('reduction_guess = "c"', 'reduction_guess = "a"')}, {"prediction: what the 1x1 reductions save"}, "prediction"),
     ("03", "naive module with a pool projection"): (
@@ -245,6 +256,16 @@ MISTAKES = {
         {"q5": ("x = keras.layers.Conv2D(filters, size, kernel_regularizer=penalty)(x)", 'x = keras.layers.Conv2D(filters, size, activation="relu", kernel_regularizer=penalty)(x)')},
         {"BatchNormalization before each ReLU"},
         "before its ReLU",
+    ),
+    ("04", "no ReLU without batch normalization"): (
+        {"q5": ("        x = keras.layers.ReLU()(x)\n", "        if batchnorm:\n            x = keras.layers.ReLU()(x)\n")},
+        {"defaults: the lecture ConvNet", "dropout placement and rate", "L2 penalty on every kernel"},
+        "a ReLU after each convolution",
+    ),
+    ("04", "sigmoid in the hidden dense layer"): (
+        {"q5": ('x = keras.layers.Dense(256, activation="relu", kernel_regularizer=penalty)(x)', 'x = keras.layers.Dense(256, activation="sigmoid", kernel_regularizer=penalty)(x)')},
+        {"defaults: the lecture ConvNet", "dropout placement and rate", "L2 penalty on every kernel", "BatchNormalization before each ReLU"},
+        "a ReLU after each convolution",
     ),
     ("04", "Keras's default BatchNormalization momentum"): (
         {"q5": ("keras.layers.BatchNormalization(momentum=0.9)(x)", "keras.layers.BatchNormalization()(x)")},
