@@ -292,6 +292,16 @@ MISTAKES = {
         {"range test: stops when the loss blows up"},
         "4 times the lowest",
     ),
+    ("04", "range test with made-up losses"): (
+        {
+            "q9": (
+                'loss = float(model.train_on_batch(x[batch], y[batch], return_dict=True)["loss"])',
+                "loss = float(model.evaluate(x[batch], y[batch], verbose=0)) * (1 if i < steps - 1 else 50)",
+            )
+        },
+        {"range test: the batches trained on give those losses", "range test: losses of the batches trained on"},
+        "train on",
+    ),
     ("04", "plateau without min_delta"): (
         {"q10": ("loss < best - min_delta", "loss < best")},
         {"plateau schedule on other curves"},
@@ -395,6 +405,9 @@ ALTERNATIVES = {
             'x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)',
         ),
         "q12": ("best_k = np.argsort(probabilities, axis=1)[:, -k:]", "best_k = np.argsort(-probabilities, axis=1)[:, :k]"),
+    },
+    ("04", "range test drawing its batches otherwise"): {
+        "q9": ("batch = rng.choice(len(x), batch_size, replace=False)", "batch = rng.integers(0, len(x), batch_size)")
     },
     ("04", "Activation layers instead of ReLU layers"): {"q5": ("x = keras.layers.ReLU()(x)", 'x = keras.layers.Activation("relu")(x)')},
     ("04", "rates from np.geomspace, plateau counted down"): {
