@@ -384,9 +384,8 @@ def _activation_problem(network) -> str | None:
     dense layer), softmax on the output, nothing else. (Found missing by a hostile-student
     review: a network with no ReLU at all passed every question 5 test.)"""
     layers = [layer for layer in network.layers if layer.kind != "InputLayer"]
-    for layer in layers:
-        if layer.kind in ("ReLU", "Activation") and not _is_relu(layer):
-            return ACTIVATIONS_HINT
+    if any(layer.kind in ("ReLU", "Activation") and not _is_relu(layer) for layer in layers):
+        return ACTIVATIONS_HINT
     weighted = [i for i, layer in enumerate(layers) if layer.kind in ("Conv2D", "Dense")]
     for i in weighted:
         own = layers[i].config.get("activation")
@@ -540,7 +539,7 @@ def _replayed_losses(batches_x, batches_y, rates) -> np.ndarray:
     """The probe's softmax regression from zero weights, trained by plain SGD on these batches at
     these rates: each batch's mean cross-entropy before its update (what train_on_batch returns)."""
     kernel, bias, losses = np.zeros((5, 3)), np.zeros(3), []
-    for x, y, rate in zip(batches_x, batches_y.astype(int), rates):
+    for x, y, rate in zip(batches_x, batches_y.astype(int), rates, strict=True):
         logits = x @ kernel + bias
         logits -= logits.max(axis=1, keepdims=True)
         probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
@@ -555,7 +554,7 @@ def range_training(exports):
     examples, of the given size, at the step's rate, and each loss what that batch gave (replayed
     here in NumPy). (Found missing by a hostile-student review: made-up losses passed q9.)"""
     data_x, data_y = _range_data()
-    examples = {tuple(row): label for row, label in zip(data_x.astype("float64"), data_y)}
+    examples = {tuple(row): label for row, label in zip(data_x.astype("float64"), data_y, strict=True)}
     for name, (_, _, _, batch, _) in RANGE_PROBES.items():
         rates, losses = _range(exports, name)
         try:  # recorded only when model.train_on_batch was called
@@ -571,7 +570,11 @@ def range_training(exports):
             or not np.allclose(batch_rates, rates, rtol=1e-5)
         ):
             return "train on one batch of `batch_size` examples per step, with model.train_on_batch"
-        if any(examples.get(tuple(row)) != label for x, y in zip(batches_x, batches_y) for row, label in zip(x, y)):
+        if any(
+            examples.get(tuple(row)) != label
+            for x, y in zip(batches_x, batches_y, strict=True)
+            for row, label in zip(x, y, strict=True)
+        ):
             return "the batches must be examples of x with their labels from y"
         replayed = _replayed_losses(batches_x, batches_y, batch_rates)
         # float32 training drifts from this float64 replay once the rate is large: the last
