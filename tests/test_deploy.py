@@ -96,7 +96,7 @@ def test_kubernetes_resources_come_from_one_named_per_submission_peak():
     assert resources["requests"]["memory"] == resources["limits"]["memory"] == "768Mi"
     assert resources["requests"]["cpu"] == resources["limits"]["cpu"] == "1"  # and --jobs 1
     assert "memory: &memory_per_submission" in text and "memory: *memory_per_submission" in text
-    assert "PLACEHOLDER" not in text and "docs/benchmarks.md" in text and "2304Mi for lab 03" in text
+    assert "PLACEHOLDER" not in text and "docs/benchmarks.md" in text and "1088Mi for lab 03" in text
     assert "bwrap" in text and "privileged: true" in text and "uid" in text  # what the pod needs, stated
     assert job["spec"]["activeDeadlineSeconds"] > 0
 

@@ -37,7 +37,7 @@ from cnnlab.notebooks.catalog import LAB_ASSETS, LABS, project_root, resolve_lab
 # Per submission, grading a solution (benchmarks/grading.py, docs/benchmarks.md, 2026-12-01):
 # the peak memory in MB of a memory cgroup holding the whole grading tree (what a container's
 # limit is compared with), and the CPU seconds of the whole tree (one core).
-MEASURED = {"01": (402, 19), "02": (399, 18), "03": (1725, 23), "04": (420, 18), "05": (571, 23)}
+MEASURED = {"01": (380, 15), "02": (374, 15), "03": (862, 17), "04": (394, 12), "05": (424, 14)}
 
 # Gradescope stops a run at its own timeout and then shows no result at all; the grader's
 # notebook limit (900 s) plus its start and the hidden tests must fit under it, so that a
@@ -78,9 +78,13 @@ GRADESCOPE_DEFAULT_MB = 768
 
 
 def memory_setting(lab: str) -> str:
-    """The container memory to choose: the measured peak plus a quarter, Gradescope's default
-    when that fits in it, else rounded up to half a gigabyte."""
-    peak_mb, _ = MEASURED[lab]
+    """The container memory to choose for ``lab``, from its measured peak (:func:`memory_for`)."""
+    return memory_for(MEASURED[lab][0])
+
+
+def memory_for(peak_mb: float) -> str:
+    """The peak plus a quarter: Gradescope's default when that fits in it, else rounded up to
+    half a gigabyte."""
     if peak_mb * 1.25 <= GRADESCOPE_DEFAULT_MB:
         return f"the default, {GRADESCOPE_DEFAULT_MB} MB"
     return f"at least {math.ceil(peak_mb * 1.25 / 500) / 2:g} GB"
