@@ -30,6 +30,20 @@ class HiddenTest:
     run: Callable[[Exports], str | None]
 
 
+def letter_prediction(question: str, variable: str, key: str, wrong: str):
+    """A hidden test for a prediction question answered with a letter: the export
+    ``{question}_guess`` must be the string ``key`` (case and spaces aside); ``wrong`` is the
+    hint for another letter, which must not give the right one away."""
+
+    def graded(exports):
+        letter = exports.value(question + "_guess")
+        if type(letter) is not str:
+            return "`" + variable + "` should be one of the question's letters, as a string"
+        return None if letter.strip().lower() == key else wrong
+
+    return graded
+
+
 @dataclass(frozen=True)
 class Budget:
     """The most one question's exports may hold."""

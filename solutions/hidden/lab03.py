@@ -15,7 +15,7 @@ from inspect import getsource
 
 import numpy as np
 
-from cnnlab.grading.hidden import HiddenTest
+from cnnlab.grading.hidden import HiddenTest, letter_prediction
 
 VGG_INPUT, VGG_CLASSES = (64, 48, 3), 7  # not the public check's 224x224x3 and 1000 classes
 LECTURE_INPUT, LECTURE_CLASSES = (260, 244, 3), 6  # not the question's 224x224x3, nor the check's
@@ -243,16 +243,12 @@ def vgg_classifier(exports):
 
 def _prediction(question):
     variable, key = PREDICTIONS[question]
-
-    def test(exports):
-        guess = exports.value(f"{question}_guess")
-        if not isinstance(guess, str):
-            return f"`{variable}` must hold one of the letters the question offers"
-        if guess.strip().lower() != key:
-            return "this prediction is not what happens: compare it with the cells after it in the notebook"
-        return None
-
-    return test
+    return letter_prediction(
+        question,
+        variable,
+        key,
+        "this prediction is not what happens: compare it with the cells after it in the notebook",
+    )
 
 
 def lecture_layers(exports):

@@ -16,7 +16,7 @@ from inspect import getsource
 
 import numpy as np
 
-from cnnlab.grading.hidden import HiddenTest
+from cnnlab.grading.hidden import HiddenTest, letter_prediction
 
 HEAD_SHAPE, HEAD_CLASSES = (3, 3, 7), 4  # not the notebook's (7, 7, 1280) and 2 classes
 TUNING = (("block6c_expand_conv", 0.004), ("top_conv", 0.05))  # (first layer to tune, head learning rate)
@@ -98,16 +98,12 @@ EXPORTS = [
 
 def _prediction(question):
     variable, key = PREDICTIONS[question]
-
-    def test(exports):
-        guess = exports.value(f"{question}_guess")
-        if not isinstance(guess, str):
-            return f"`{variable}` must hold one of the letters the question offers"
-        if guess.strip().lower() != key:
-            return "this prediction is not what the network did: compare it with the run below it in the notebook"
-        return None
-
-    return test
+    return letter_prediction(
+        question,
+        variable,
+        key,
+        "this prediction is not what the network did: compare it with the run below it in the notebook",
+    )
 
 
 def pooled_softmax_head(exports):
