@@ -42,18 +42,23 @@ from dataclasses import dataclass
 INDIRECT = {
     "globals", "locals", "vars", "dir", "exec", "eval", "compile", "__import__", "__builtins__", "get_ipython",
     "get_type_hints",  # evaluates string annotations in the caller's globals
+    "attrgetter", "methodcaller",  # getattr by a string, like getattr
 }  # fmt: skip
 IPYTHON_NAMES = {"In", "Out", "_oh", "_ih", "_dh", "_", "__", "___"}  # IPython's input and output history
 IPYTHON_HISTORY = re.compile(r"^_(i{1,3}|i?\d+)$")  # _i, _ii, _iii, _i5, _5
 # ...modules that hand out frames, modules or the interpreter's objects (sys.modules["__main__"],
 # inspect.currentframe(), gc.get_objects())...
-INDIRECT_MODULES = {"sys", "inspect", "builtins", "__main__", "gc", "ctypes", "importlib", "traceback", "typing"}
+# (pickle and its kin resolve "__main__.name" strings when they load)
+INDIRECT_MODULES = {
+    "sys", "inspect", "builtins", "__main__", "gc", "ctypes", "importlib", "traceback", "typing", "operator",
+    "pickle", "_pickle", "copyreg", "shelve", "dill", "cloudpickle", "joblib",
+}  # fmt: skip
 # ...and attributes that lead to a namespace: a function's globals, a frame's, a module's dict,
 # a builtin's module (print.__self__), a string evaluated in the caller's frame (pandas' eval).
 INDIRECT_ATTRIBUTES = {
     "__globals__", "__dict__", "__self__", "__builtins__", "__closure__", "__code__", "__subclasses__", "__getattribute__",
     "f_globals", "f_locals", "f_back", "f_builtins", "gi_frame", "cr_frame", "ag_frame", "tb_frame", "_getframe",
-    "globals", "locals", "eval", "exec", "get_type_hints", "modules",
+    "globals", "locals", "eval", "exec", "get_type_hints", "modules", "attrgetter", "methodcaller",
 }  # fmt: skip
 # getattr and friends with a name that is not written out could reach any of the above
 BY_NAME = {"getattr", "setattr", "delattr"}

@@ -105,6 +105,9 @@ def test_match_patterns_bind_their_captures():
         "names = dir()",
         "frames.tb_frame",
         "import gc",
+        "import pickle",
+        "operator.attrgetter('__glo' + 'bals__')(probe)",
+        "from operator import attrgetter",
     ],
 )
 def test_reaching_the_notebooks_names_indirectly_keeps_every_earlier_cell(source):
