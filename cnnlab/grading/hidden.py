@@ -30,7 +30,7 @@ class HiddenTest:
     run: Callable[[Exports], str | None]
 
 
-def letter_prediction(question: str, variable: str, key: str, wrong: str):
+def letter_prediction_test(question: str, variable: str, key: str, wrong: str):
     """A hidden test for a prediction question answered with a letter: the export
     ``{question}_guess`` must be the string ``key`` (case and spaces aside); ``wrong`` is the
     hint for another letter, which must not give the right one away."""
