@@ -182,3 +182,18 @@ def test_a_grader_killed_by_sigkill_leaves_nothing_running(tmp_path):
     assert groups and left_behind == groups
     assert {f.name for f in groups} <= set(removed)
     assert not [f for f in groups if f.exists()]
+
+
+@NEEDS_ROOT
+def test_orphan_sweep_leaves_a_running_graders_groups_alone():
+    """Only the groups of graders that no longer run are removed (this process is running)."""
+    group = cgroups.Cgroup(f"cnnlab-sandbox-{1_100_000_123}-{os.getpid()}", 64 << 20, 1, 16)
+    if not group.create():
+        pytest.skip("no writable cgroups here")
+    folders = list(group.folders.values())
+    try:
+        assert group.name not in cgroups.remove_orphans()
+        assert folders and all(folder.exists() for folder in folders)
+    finally:
+        group.remove()
+    assert not any(folder.exists() for folder in folders)
