@@ -11,6 +11,7 @@ notebook asserts each). Hints never contain expected values.
 """
 
 from inspect import getsource
+from itertools import pairwise
 
 import numpy as np
 
@@ -372,29 +373,35 @@ def _skeleton_problem(network, variant: str) -> str | None:
     return _activation_problem(network)
 
 
-STRUCTURE = ("Conv2D", "MaxPooling2D", "Flatten", "Dense")
+WEIGHTED = ("Conv2D", "Dense")
 ACTIVATIONS_HINT = (
     "a ReLU after each convolution and after the hidden dense layer, a softmax on the output, and no other activation"
 )
 
 
+def _is_softmax(layer) -> bool:
+    return layer.kind == "Activation" and layer.config.get("activation") == "softmax"
+
+
 def _activation_problem(network) -> str | None:
     """The lecture ConvNet's non-linearities: ReLU after each convolution and the hidden dense
-    layer (in the layer, or as a ReLU layer before the next convolution, pooling, Flatten or
-    dense layer), softmax on the output, nothing else. (Found missing by a hostile-student
-    review: a network with no ReLU at all passed every question 5 test.)"""
+    layer (in the layer, or as a ReLU layer anywhere before the next convolution or dense
+    layer: ReLU commutes with max pooling, Flatten and Dropout), softmax on the output (in the
+    layer, or as one Activation layer after it), nothing else. (Found missing by a
+    hostile-student review: a network with no ReLU at all passed every question 5 test.)"""
     layers = [layer for layer in network.layers if layer.kind != "InputLayer"]
-    if any(layer.kind in ("ReLU", "Activation") and not _is_relu(layer) for layer in layers):
+    weighted = [i for i, layer in enumerate(layers) if layer.kind in WEIGHTED]
+    softmax_after = [layer for layer in layers[weighted[-1] + 1 :] if _is_softmax(layer)]
+    if any(
+        layer.kind in ("ReLU", "Activation") and not (_is_relu(layer) or layer in softmax_after) for layer in layers
+    ):
         return ACTIVATIONS_HINT
-    weighted = [i for i, layer in enumerate(layers) if layer.kind in ("Conv2D", "Dense")]
-    for i in weighted:
+    output = layers[weighted[-1]].config.get("activation")
+    if not ((output == "softmax" and not softmax_after) or (output in (None, "linear") and len(softmax_after) == 1)):
+        return ACTIVATIONS_HINT
+    for i, following in pairwise(weighted):
         own = layers[i].config.get("activation")
-        if i == weighted[-1]:
-            if own != "softmax":
-                return ACTIVATIONS_HINT
-            continue
-        after = next((j for j in range(i + 1, len(layers)) if layers[j].kind in STRUCTURE), len(layers))
-        relu_after = any(_is_relu(layer) for layer in layers[i + 1 : after])
+        relu_after = any(_is_relu(layer) for layer in layers[i + 1 : following])
         if not (own == "relu" or (own in (None, "linear") and relu_after)):
             return ACTIVATIONS_HINT
     return None
@@ -463,7 +470,8 @@ def batchnorm(exports):
         convolution = layers[i - 1]
         if convolution.kind != "Conv2D" or convolution.config.get("activation") not in (None, "linear"):
             return "batchnorm: normalize the convolution's output before its ReLU (the Conv2D itself has no activation)"
-        if i + 1 >= len(layers) or not _is_relu(layers[i + 1]):
+        following = [layer for layer in layers[i + 1 :] if layer.kind not in ("MaxPooling2D", "Dropout")]
+        if not following or not _is_relu(following[0]):  # ReLU commutes with max pooling and dropout
             return "batchnorm: the ReLU comes right after the BatchNormalization"
         momentum = layers[i].config.get("momentum")
         if not isinstance(momentum, float) or not abs(momentum - 0.9) <= 1e-9:
@@ -576,6 +584,8 @@ def range_training(exports):
             for row, label in zip(x, y, strict=True)
         ):
             return "the batches must be examples of x with their labels from y"
+        if len(batches_x) > 1 and all(np.array_equal(batches_x[0], other) for other in batches_x[1:]):
+            return "draw a new batch at random for every step (np.random.default_rng(seed))"
         replayed = _replayed_losses(batches_x, batches_y, batch_rates)
         # float32 training drifts from this float64 replay once the rate is large: the last
         # step (where the loss blows up) within 5%, the others within 0.1%

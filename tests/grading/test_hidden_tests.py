@@ -302,6 +302,11 @@ MISTAKES = {
         {"range test: the batches trained on give those losses", "range test: losses of the batches trained on"},
         "train on",
     ),
+    ("04", "range test on the same batch every step"): (
+        {"q9": ("batch = rng.choice(len(x), batch_size, replace=False)", "batch = np.arange(batch_size)")},
+        {"range test: the batches trained on give those losses"},
+        "at random",
+    ),
     ("04", "plateau without min_delta"): (
         {"q10": ("loss < best - min_delta", "loss < best")},
         {"plateau schedule on other curves"},
@@ -408,6 +413,18 @@ ALTERNATIVES = {
     },
     ("04", "range test drawing its batches otherwise"): {
         "q9": ("batch = rng.choice(len(x), batch_size, replace=False)", "batch = rng.integers(0, len(x), batch_size)")
+    },
+    ("04", "ReLU after each pooling"): {
+        "q5": (
+            '        x = keras.layers.ReLU()(x)\n        x = keras.layers.MaxPooling2D(2)(x)\n',
+            '        x = keras.layers.MaxPooling2D(2)(x)\n        x = keras.layers.ReLU()(x)\n',
+        )
+    },
+    ("04", "softmax as its own layer"): {
+        "q5": (
+            'outputs = keras.layers.Dense(10, activation="softmax", kernel_regularizer=penalty)(x)',
+            'outputs = keras.layers.Activation("softmax")(keras.layers.Dense(10, kernel_regularizer=penalty)(x))',
+        )
     },
     ("04", "Activation layers instead of ReLU layers"): {"q5": ("x = keras.layers.ReLU()(x)", 'x = keras.layers.Activation("relu")(x)')},
     ("04", "rates from np.geomspace, plateau counted down"): {
