@@ -52,20 +52,35 @@ IPYTHON_HISTORY = re.compile(r"^_(i{1,3}|i?\d+)$")  # _i, _ii, _iii, _i5, _5
 INDIRECT_MODULES = {
     "sys", "inspect", "builtins", "__main__", "gc", "ctypes", "importlib", "traceback", "typing", "operator",
     "pickle", "_pickle", "copyreg", "shelve", "dill", "cloudpickle", "joblib",
+    # ...and those that run or resolve code in __main__'s namespace
+    "cProfile", "profile", "bdb", "pdb", "pkgutil", "rlcompleter", "unittest", "doctest", "code", "codeop", "runpy",
 }  # fmt: skip
+# Text naming a namespace ("{0.__globals__[x]}".format(f), resolve_name("__main__:x"))
+INDIRECT_TEXT = (
+    "__globals__",
+    "__dict__",
+    "__self__",
+    "__builtins__",
+    "__main__",
+    "f_globals",
+    "f_locals",
+    "__closure__",
+)
 # ...and attributes that lead to a namespace: a function's globals, a frame's, a module's dict,
 # a builtin's module (print.__self__), a string evaluated in the caller's frame (pandas' eval).
 INDIRECT_ATTRIBUTES = {
     "__globals__", "__dict__", "__self__", "__builtins__", "__closure__", "__code__", "__subclasses__", "__getattribute__",
     "f_globals", "f_locals", "f_back", "f_builtins", "gi_frame", "cr_frame", "ag_frame", "tb_frame", "_getframe",
-    "globals", "locals", "eval", "exec", "get_type_hints", "modules", "attrgetter", "methodcaller",
+    "globals", "locals", "eval", "exec", "get_type_hints", "modules", "attrgetter", "methodcaller", "currentframe",
 }  # fmt: skip
-# getattr and friends with a name that is not written out could reach any of the above
+# getattr and friends with a name that is not written out could reach any of the above; so
+# could they passed on as values (g = getattr, map(getattr, ...))
 BY_NAME = {"getattr", "setattr", "delattr"}
 MAX_PARSED = 100_000  # characters: a longer cell is opaque, never parsed
 # magics, shell escapes, help; [ \t] and not \s, which would let one line's match run on over
-# the following empty lines (a cell of newlines would then cost the square of its length)
-IPYTHON_SYNTAX = re.compile(r"^[ \t]*[!%]|\?[ \t]*$", re.MULTILINE)
+# the following empty lines (a cell of newlines would then cost the square of its length); a ? after a # is
+# a comment's, not help
+IPYTHON_SYNTAX = re.compile(r"^[ \t]*[!%]|^[^#\n]*\?[ \t]*$", re.MULTILINE)
 
 
 @dataclass
@@ -118,10 +133,16 @@ def names_of(source: str) -> CellNames:
     except Exception:  # SyntaxError, RecursionError, MemoryError...: not plain Python
         return CellNames(set(), set(), opaque=True)
     binds, opaque, indirect = set(), False, False
+    called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             if not isinstance(node.ctx, ast.Load):
                 binds.add(node.id)
+            elif node.id in BY_NAME and id(node) not in called:
+                indirect = True
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if any(text in node.value for text in INDIRECT_TEXT):
+                indirect = True
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             binds.add(node.name)
         elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:

@@ -108,6 +108,15 @@ def test_match_patterns_bind_their_captures():
         "import pickle",
         "operator.attrgetter('__glo' + 'bals__')(probe)",
         "from operator import attrgetter",
+        # a second hostile-student review: getattr passed on as a value, text that names a
+        # namespace, modules that run code in __main__
+        "g = getattr\nns = g(probe, '__glo' + 'bals__')",
+        "values = list(map(getattr, [probe], names))",
+        "value = '{0.__globals__[final]}'.format(probe)",
+        "pkgutil.resolve_name('__main__:final')",
+        "import cProfile\ncProfile.run('answer(final)')",
+        "import bdb",
+        "frame = logging.currentframe()",
     ],
 )
 def test_reaching_the_notebooks_names_indirectly_keeps_every_earlier_cell(source):
@@ -135,3 +144,10 @@ def test_a_cell_of_empty_lines_costs_the_parser_linear_time():
     # cell in the grader's own process, before any sandbox (found by a hostile-student review)
     names = names_of("\n" * 99_990 + "x = 1")
     assert names.binds == {"x"} and not names.opaque
+
+
+def test_a_question_mark_in_a_comment_is_not_ipython_help():
+    # it made the cell opaque, so every marked cell before it ran (cost only, found by review)
+    names = names_of("x = 1  # is this right?\ny = x")
+    assert not names.opaque and names.binds == {"x", "y"}
+    assert names_of("x?").opaque and names_of("np.mean??").opaque
